@@ -1,0 +1,52 @@
+"""`cancerllm`: one command whose subcommands mirror the pipeline.
+
+data -> models -> train -> eval -> robust -> serve/predict, plus `demo` which runs them
+all on the embedded default. Each subcommand is a thin shell over a Python function of
+the same name in the stage's package; heavy libraries are imported inside commands so
+`cancerllm --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cancerllm.data.cli import app as data_app
+from cancerllm.evaluate.cli import app as eval_app
+from cancerllm.models.cli import app as models_app
+from cancerllm.robustness.cli import app as robust_app
+from cancerllm.serve.cli import register as register_serving
+from cancerllm.train.cli import app as train_app
+from cancerllm.errors import CancerLLMError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Build, evaluate and serve a small cancer-domain language model, offline.")
+app.add_typer(data_app, name="data", help="Read, synthesise, de-identify, build task datasets and the corpus.")
+app.add_typer(models_app, name="models", help="Tokenizer and tiny default model; import a real base.")
+app.add_typer(train_app, name="train", help="Continued pre-training, instruction tuning, heads.")
+app.add_typer(eval_app, name="eval", help="Generate, score, compare, analyse errors.")
+app.add_typer(robust_app, name="robust", help="Counterfactual and misspelling testbeds.")
+register_serving(app)
+
+
+@app.command()
+def demo(out: str = typer.Option("runs/demo", help="Run folder for every stage and the report."),
+         recipe: str = typer.Option("demo", help="Demo recipe (name in recipes/ or a path)."),
+         override: list[str] = typer.Argument(None, help="key=value overrides of the recipe.")):
+    """Run the whole pipeline on the embedded default and write OUT/report.md."""
+    from cancerllm.demo import run_demo
+    report = run_demo(out, recipe, override or [])
+    typer.echo(f"report: {report}")
+
+
+def main() -> None:
+    try:
+        app()
+    except CancerLLMError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Typed run configs loaded from YAML recipes, overridable with `key=value` on the CLI.
+
+Every stage declares its config as a pydantic model deriving from `Config`; unknown keys
+are errors (a typo in a recipe must not be silently ignored), and `load_config` applies
+dotted overrides such as `lora.r=16 train.max_steps=20` before validation.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from cancerllm.errors import ConfigError
+
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+C = TypeVar("C", bound="Config")
+
+
+class Config(BaseModel):
+    """Base of all run configs: strict about unknown keys, plain to dump back to YAML."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _parse_value(text: str) -> Any:
+    # YAML scalars give the user "20" -> 20, "true" -> True, "[a, b]" -> list.
+    return yaml.safe_load(text) if text != "" else ""
+
+
+def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not key=value")
+        key, value = item.split("=", 1)
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {key!r}: {part!r} is not a section")
+        node[parts[-1]] = _parse_value(value)
+    return data
+
+
+def resolve_recipe(recipe: str | os.PathLike) -> Path:
+    """A recipe is a path, or the name of a file in the shipped `recipes/` folder."""
+    p = Path(recipe)
+    for cand in (p, RECIPES_DIR / p, RECIPES_DIR / f"{p}.yaml"):
+        if cand.is_file():
+            return cand
+    known = sorted(x.stem for x in RECIPES_DIR.glob("*.yaml"))
+    raise ConfigError(f"recipe {str(recipe)!r} not found; shipped recipes: {', '.join(known)}")
+
+
+def load_config(cls: type[C], recipe: str | os.PathLike | None = None,
+                overrides: list[str] | None = None, section: str | None = None) -> C:
+    """Load `cls` from a YAML recipe (optionally one top-level `section` of it) plus overrides."""
+    data: dict = {}
+    if recipe is not None:
+        path = resolve_recipe(recipe)
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+        if section is not None:
+            data = data.get(section, {}) or {}
+    data = apply_overrides(dict(data), overrides)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        where = f" in {recipe}" if recipe else ""
+        raise ConfigError(f"invalid {cls.__name__}{where}:\n{exc}") from None

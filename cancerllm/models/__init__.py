@@ -1,0 +1,1 @@
+"""cancerllm.models"""

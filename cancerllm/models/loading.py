@@ -1,0 +1,65 @@
+"""Load any local causal LM directory (plus an optional LoRA adapter) the same way.
+
+The tiny default and Mistral-7B / Llama-3-8B go through exactly this code: nothing here
+knows which model it is. Adapters are applied unmerged (peft), so an adapter can be
+evaluated without writing a merged copy.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cancerllm.offline import local_model_dir
+
+
+def pick_device(device: str | None = None) -> str:
+    import torch
+    if device and device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+def pick_dtype(device: str, dtype: str | None = None):
+    import torch
+    if dtype and dtype != "auto":
+        return getattr(torch, dtype)
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def load_tokenizer(model_dir: str | os.PathLike, padding_side: str = "right"):
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(str(local_model_dir(model_dir)), local_files_only=True)
+    if tok.pad_token is None:
+        # Decoder-only models often ship without a pad token; EOS is the usual stand-in.
+        tok.pad_token = tok.eos_token
+    tok.padding_side = padding_side
+    return tok
+
+
+def load_causal_lm(model_dir: str | os.PathLike, adapter_dir: str | os.PathLike | None = None,
+                   device: str | None = None, dtype: str | None = None,
+                   padding_side: str = "left", trainable: bool = False):
+    """Return (model, tokenizer) in eval mode on `device`; left padding for generation."""
+    from transformers import AutoModelForCausalLM
+    model_dir = local_model_dir(model_dir)
+    device = pick_device(device)
+    tok = load_tokenizer(model_dir, padding_side=padding_side)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(model_dir), dtype=pick_dtype(device, dtype), local_files_only=True)
+    if adapter_dir is not None:
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(model, str(local_model_dir(adapter_dir, "adapter")),
+                                          is_trainable=trainable)
+    model.to(device)
+    if not trainable:
+        model.eval()
+    return model, tok
+
+
+def is_adapter_dir(path: str | os.PathLike) -> bool:
+    return (Path(path) / "adapter_config.json").is_file()

@@ -1,0 +1,46 @@
+"""Offline by design: hospital data never meets the network.
+
+Importing the package sets the Hugging Face offline switches before any HF library is
+imported, and every model argument goes through `local_model_dir`, which refuses a hub
+name with a clear message instead of letting a library try to download it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cancerllm.errors import OfflineError
+
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "DO_NOT_TRACK": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def enforce_offline() -> None:
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def local_model_dir(path: str | os.PathLike, what: str = "model") -> Path:
+    """Return `path` as an existing local directory, or refuse it.
+
+    A string like "mistralai/Mistral-7B-v0.1" that is not a local folder is a hub name:
+    the toolkit will not download it. Download it yourself on a machine allowed to, and
+    pass the folder.
+    """
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return p.resolve()
+    if p.exists():
+        raise OfflineError(f"{what} {str(path)!r} is a file; expected a Hugging Face model directory")
+    hint = ""
+    if "/" in str(path) and not str(path).startswith((".", "/", "~")):
+        hint = (" It looks like a hub name: cancerllm never downloads models (offline by design)."
+                " Download it on a machine allowed to and pass the local folder.")
+    raise OfflineError(f"{what} directory {str(path)!r} does not exist.{hint}")

@@ -1,0 +1,1 @@
+"""Report-level staging and biomarker labels (pT, pN, M, grade, ER, PR, HER2)."""
