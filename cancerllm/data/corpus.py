@@ -1,0 +1,193 @@
+"""Pre-training corpus: clean, de-duplicate, split by patient, tokenize, pack into blocks.
+
+Cleaning and de-duplication stream one document at a time (exact duplicates by a hash of
+the normalised text, near duplicates by MinHash LSH from `datasketch`), so memory grows
+with the number of distinct documents' signatures, not their text. Tokenizing and packing
+use `datasets.map(batched=True, num_proc=...)` over Arrow files on disk.
+
+Leakage rule: patients are assigned to train/validation/test with the same function the
+task datasets use; documents of test patients are left out of the pre-training corpus
+(their notes contain the diagnoses and plans the test asks for), validation patients'
+documents form the language-model validation split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cancerllm.config import Config
+from cancerllm.data.partition import assign_split
+from cancerllm.io import atomic_write_json
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SPACES = re.compile(r"[ \t\u00a0]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_WORD = re.compile(r"\w+")
+
+
+class CorpusConfig(Config):
+    text_field: str = "text"
+    id_field: str = "id"
+    patient_field: str = "patient_id"
+    min_chars: int = 20
+    near_dup_threshold: float = 0.9   # Jaccard similarity of word 5-gram shingles
+    num_perm: int = 64
+    shingle: int = 5
+    seed: int = 0                     # the patient partition seed shared with the tasks
+    block_size: int = 512
+    num_proc: int = 1
+
+
+def clean_text(text: str) -> str:
+    """NFC, no control characters, one space between words, at most one blank line."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _CONTROL.sub("", text)
+    text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+@dataclass
+class CleanStats:
+    read: int = 0
+    empty_or_short: int = 0
+    exact_duplicates: int = 0
+    near_duplicates: int = 0
+    held_out_test_patients: int = 0
+    kept: Counter = field(default_factory=Counter)
+
+
+class NearDuplicateFilter:
+    """MinHash LSH over word shingles: `seen(text)` is True if a similar text was added."""
+
+    def __init__(self, threshold: float, num_perm: int, shingle: int):
+        from datasketch import MinHashLSH
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self.num_perm, self.shingle, self.n = num_perm, shingle, 0
+
+    def seen(self, text: str) -> bool:
+        from datasketch import MinHash
+        words = _WORD.findall(text.lower())
+        k = min(self.shingle, max(1, len(words)))
+        shingles = {" ".join(words[i:i + k]).encode() for i in range(max(1, len(words) - k + 1))}
+        mh = MinHash(num_perm=self.num_perm, seed=1)
+        mh.update_batch(list(shingles))
+        if self.lsh.query(mh):
+            return True
+        self.lsh.insert(str(self.n), mh)
+        self.n += 1
+        return False
+
+
+def clean_documents(docs: Iterable[tuple[str, str, str]], cfg: CorpusConfig,
+                    stats: CleanStats) -> Iterator[tuple[str, dict]]:
+    """(id, patient_id, text) -> (split, record) for documents that survive cleaning."""
+    exact: set[bytes] = set()
+    near = NearDuplicateFilter(cfg.near_dup_threshold, cfg.num_perm, cfg.shingle)
+    for doc_id, patient_id, text in docs:
+        stats.read += 1
+        text = clean_text(text)
+        if len(text) < cfg.min_chars:
+            stats.empty_or_short += 1
+            continue
+        split = assign_split(patient_id or doc_id, cfg.seed)
+        if split == "test":
+            stats.held_out_test_patients += 1
+            continue
+        digest = hashlib.blake2b(" ".join(text.lower().split()).encode(), digest_size=16).digest()
+        if digest in exact:
+            stats.exact_duplicates += 1
+            continue
+        exact.add(digest)
+        if near.seen(text):
+            stats.near_duplicates += 1
+            continue
+        stats.kept[split] += 1
+        yield split, {"id": doc_id, "patient_id": patient_id, "text": text}
+
+
+def read_inputs(inputs: list[str], cfg: CorpusConfig, report: list) -> Iterator[tuple[str, str, str]]:
+    """Documents from user inputs via the generic readers; malformed records go to `report`."""
+    from cancerllm.data.readers import iter_documents
+    for path in inputs:
+        result = iter_documents(path, text_field=cfg.text_field, id_field=cfg.id_field,
+                                patient_field=cfg.patient_field)
+        for doc in result:
+            yield str(doc.id), str(doc.patient_id or ""), doc.text
+        report.append(result.report)
+
+
+def build_corpus(inputs: list[str], out_dir: str | os.PathLike, cfg: CorpusConfig | None = None,
+                 tokenizer_dir: str | os.PathLike | None = None) -> dict:
+    """Clean + de-duplicate `inputs` into OUT/clean/{train,validation}.jsonl; pack if a tokenizer is given."""
+    cfg = cfg or CorpusConfig()
+    out = Path(out_dir)
+    (out / "clean").mkdir(parents=True, exist_ok=True)
+    stats, reports = CleanStats(), []
+    tmp = {s: out / "clean" / f".{s}.jsonl.tmp" for s in ("train", "validation")}
+    handles = {s: open(p, "w", encoding="utf-8") for s, p in tmp.items()}
+    try:
+        for split, rec in clean_documents(read_inputs(inputs, cfg, reports), cfg, stats):
+            handles[split].write(json.dumps(rec, ensure_ascii=False) + "\n")
+    finally:
+        for h in handles.values():
+            h.close()
+    for s, p in tmp.items():
+        os.replace(p, out / "clean" / f"{s}.jsonl")
+    summary = {
+        "read": stats.read, "empty_or_short": stats.empty_or_short,
+        "exact_duplicates": stats.exact_duplicates, "near_duplicates": stats.near_duplicates,
+        "held_out_test_patients": stats.held_out_test_patients, "kept": dict(stats.kept),
+        "skipped_records": [str(e) for r in reports for e in getattr(r, "skipped", [])][:1000],
+        "n_skipped_records": sum(len(getattr(r, "skipped", [])) for r in reports),
+        "config": cfg.model_dump(),
+    }
+    if tokenizer_dir is not None:
+        summary["packed"] = pack_corpus(out / "clean", tokenizer_dir, out / "packed", cfg.block_size,
+                                        cfg.num_proc)
+    atomic_write_json(out / "corpus.json", summary)
+    return summary
+
+
+def pack_corpus(clean_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike,
+                out_dir: str | os.PathLike, block_size: int = 512, num_proc: int = 1) -> dict:
+    """Tokenize cleaned JSONL and pack into `block_size` blocks (DatasetDict on disk).
+
+    Each document ends with EOS, documents are concatenated and cut into full blocks (the
+    tail shorter than a block is dropped and counted). Attention inside a block may cross
+    an EOS boundary, as in standard causal-LM packing; no padding is ever trained on.
+    """
+    from datasets import DatasetDict, load_dataset
+
+    from cancerllm.models.loading import load_tokenizer
+    tok = load_tokenizer(tokenizer_dir)
+    eos = tok.eos_token_id
+    files = {s: str(Path(clean_dir) / f"{s}.jsonl") for s in ("train", "validation")
+             if (Path(clean_dir) / f"{s}.jsonl").exists() and (Path(clean_dir) / f"{s}.jsonl").stat().st_size}
+    raw = load_dataset("json", data_files=files, cache_dir=str(Path(out_dir).parent / ".hf_cache"))
+
+    def tokenize(batch):
+        ids = tok(batch["text"], add_special_tokens=False)["input_ids"]
+        return {"input_ids": [x + [eos] for x in ids]}
+
+    def group(batch):
+        flat = [t for ids in batch["input_ids"] for t in ids]
+        n = (len(flat) // block_size) * block_size
+        return {"input_ids": [flat[i:i + block_size] for i in range(0, n, block_size)]}
+
+    cols = raw["train"].column_names
+    tokenized = raw.map(tokenize, batched=True, remove_columns=cols, num_proc=num_proc or None,
+                        desc="tokenize")
+    n_tokens = {s: sum(len(x) for x in tokenized[s]["input_ids"]) for s in tokenized}
+    packed = tokenized.map(group, batched=True, batch_size=1000, num_proc=num_proc or None, desc="pack")
+    DatasetDict(packed).save_to_disk(str(out_dir))
+    return {"block_size": block_size, "tokens": n_tokens,
+            "blocks": {s: len(packed[s]) for s in packed},
+            "dropped_tail_tokens": {s: n_tokens[s] - len(packed[s]) * block_size for s in packed}}

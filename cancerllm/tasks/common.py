@@ -1,0 +1,34 @@
+"""Pieces the clinic-note tasks share: section rendering and note iteration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from cancerllm.data.section_names import SECTIONS
+
+SECTION_TITLES = {key: key.replace("_", " ").capitalize().replace("Nursing ros", "Nursing review of systems")
+                  for key in SECTIONS}
+
+
+def numbered_sections(sections: dict[str, str], keys: list[str]) -> str:
+    """The paper's task input: the chosen sections, numbered, one per line block."""
+    return "\n".join(f"{i}) {SECTION_TITLES[k]}: {sections.get(k, '').strip()}"
+                     for i, k in enumerate(keys, start=1))
+
+
+def iter_note_sections(corpus_dir: str) -> Iterator[tuple[dict, dict[str, str]]]:
+    """Yield (note record, sections) for every clinic note of a corpus folder.
+
+    Synthetic notes carry a `sections` dict; other notes are parsed from their text.
+    """
+    from cancerllm.io import read_jsonl
+    path = Path(corpus_dir) / "notes.jsonl"
+    if not path.exists():
+        return
+    for rec in read_jsonl(path):
+        sections = rec.get("sections")
+        if not sections:
+            from cancerllm.data.sections import parse_sections
+            sections = parse_sections(rec.get("text", ""))
+        yield rec, sections
