@@ -38,8 +38,8 @@ class CorpusConfig(Config):
     id_field: str = "id"
     patient_field: str = "patient_id"
     min_chars: int = 20
-    near_dup_threshold: float = 0.9   # Jaccard similarity of word 5-gram shingles
-    num_perm: int = 64
+    near_dup_threshold: float = 0.85  # estimated Jaccard similarity of word 5-gram shingles
+    num_perm: int = 128
     shingle: int = 5
     seed: int = 0                     # the patient partition seed shared with the tasks
     block_size: int = 512
