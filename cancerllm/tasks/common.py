@@ -5,16 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from cancerllm.data.section_names import SECTIONS
-
-SECTION_TITLES = {key: key.replace("_", " ").capitalize().replace("Nursing ros", "Nursing review of systems")
-                  for key in SECTIONS}
+from cancerllm.data.sections import render_sections
 
 
 def numbered_sections(sections: dict[str, str], keys: list[str]) -> str:
-    """The paper's task input: the chosen sections, numbered, one per line block."""
-    return "\n".join(f"{i}) {SECTION_TITLES[k]}: {sections.get(k, '').strip()}"
-                     for i, k in enumerate(keys, start=1))
+    """The paper's task input: the chosen sections, numbered, one per line."""
+    return render_sections(sections, keys, numbered=True)
 
 
 def iter_note_sections(corpus_dir: str) -> Iterator[tuple[dict, dict[str, str]]]:

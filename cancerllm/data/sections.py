@@ -1,0 +1,145 @@
+"""Split a clinic note into its canonical sections, and render chosen sections as task input.
+
+The diagnosis and treatment tasks (paper 2.2.2-2.2.3) take named sections of a note, so
+real notes, whose headers vary by author and hospital, must be cut along those headers.
+
+What is a header (all of `HEADER_VARIANTS`, plus `extra_variants`, case-insensitive):
+- it starts a line, after optional indentation and optional numbering ("1)", "2.",
+  "(3)", "#", "##") and optional bold markers ("**Plan:**", "**Plan**:", "__Plan__");
+- it is followed by a colon, or stands alone on its line. With a colon the body may
+  start on the same line ("Plan: start letrozole"); without one, "Plan start letrozole"
+  is a sentence, not a header;
+- single-letter variants (the SOAP letters S, O, A, P) count only with a colon and
+  never when a digit follows the colon, so vitals such as "P: 88" stay in the body.
+
+Not supported, on purpose: a line-start "Xxx:" that is not a known variant is NOT a
+header, so e.g. "Social History:" text stays inside the current section; add such
+spellings through `extra_variants` (or `section_names.HEADER_VARIANTS`). Headers in the
+middle of a line are not recognised. The reverse ambiguity is accepted: a numbered plan
+item such as "2. Labs: CBC in two weeks" does start a laboratory-results section.
+
+Text before the first header is the "preamble" section; a section that occurs more than
+once has its bodies joined with a newline.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import NamedTuple
+
+from cancerllm.data.section_names import HEADER_VARIANTS, SECTIONS
+
+PREAMBLE = "preamble"
+
+# Title used when rendering a section as task input ("Nursing review of systems: ...").
+SECTION_TITLES: dict[str, str] = {
+    key: key.replace("_", " ").capitalize().replace("Nursing ros", "Nursing review of systems")
+    for key in SECTIONS
+}
+
+
+class Section(NamedTuple):
+    """One header occurrence: text[header_start:body_start] is the header line up to the
+    body, text[body_start:body_end] the body without surrounding whitespace."""
+    key: str
+    header_start: int
+    body_start: int
+    body_end: int
+
+
+_NUMBER = r"(?:\d{1,3}[.)]|\(\d{1,3}\)|#{1,6})[ \t]*"
+_BOLD = r"(?:\*\*|__)?"
+
+
+def _variant_pattern(variant: str) -> str:
+    return r"[ \t]+".join(re.escape(word) for word in variant.split())
+
+
+@lru_cache(maxsize=32)
+def _header_regex(extra: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[re.Pattern, dict[str, str]]:
+    """One regex for every variant (longest first) and the lower-cased variant -> key map."""
+    lookup: dict[str, str] = {}
+    for key, variants in list(HEADER_VARIANTS.items()) + [(k, list(v)) for k, v in extra]:
+        for v in variants:
+            if v.strip():
+                lookup[" ".join(v.lower().split())] = key
+    words = sorted((v for v in lookup if len(v) > 1), key=len, reverse=True)
+    letters = sorted(v for v in lookup if len(v) == 1)
+    long_alt = "|".join(_variant_pattern(v) for v in words) or r"(?!)"
+    letter_alt = "|".join(re.escape(v) for v in letters) or r"(?!)"
+    pattern = (
+        rf"^[ \t]*(?:{_NUMBER})?{_BOLD}"
+        rf"(?:(?P<name>{long_alt}){_BOLD}[ \t]*(?::(?!:)|(?=[ \t]*{_BOLD}[ \t]*\r?$))"
+        rf"|(?P<letter>{letter_alt}){_BOLD}[ \t]*:(?![ \t]*\d))"
+        rf"{_BOLD}[ \t]*"
+    )
+    return re.compile(pattern, re.IGNORECASE | re.MULTILINE), lookup
+
+
+def _extra_key(extra_variants: dict[str, list[str]] | None) -> tuple:
+    if not extra_variants:
+        return ()
+    return tuple(sorted((k, tuple(v)) for k, v in extra_variants.items()))
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
+    """(start, end) moved inward past whitespace; (start, start) for a blank span."""
+    seg = text[start:end]
+    stripped = seg.strip()
+    if not stripped:
+        return start, start
+    lead = len(seg) - len(seg.lstrip())
+    return start + lead, start + lead + len(stripped)
+
+
+def find_sections(text: str, extra_variants: dict[str, list[str]] | None = None) -> list[Section]:
+    """Every header occurrence in order, with offsets; a non-blank preamble comes first.
+
+    `extra_variants` maps a key (canonical or new) to more header spellings; they win
+    over the defaults when the same spelling is listed for two keys.
+    """
+    regex, lookup = _header_regex(_extra_key(extra_variants))
+    hits = []
+    for m in regex.finditer(text):
+        name = m.group("name") or m.group("letter")
+        hits.append((lookup[" ".join(name.lower().split())], m.start(), m.end()))
+    out: list[Section] = []
+    first = hits[0][1] if hits else len(text)
+    a, b = _trimmed(text, 0, first)
+    if a < b:
+        out.append(Section(PREAMBLE, 0, a, b))
+    for i, (key, header_start, header_end) in enumerate(hits):
+        next_start = hits[i + 1][1] if i + 1 < len(hits) else len(text)
+        a, b = _trimmed(text, header_end, next_start)
+        out.append(Section(key, header_start, a, b))
+    return out
+
+
+def parse_sections(text: str, extra_variants: dict[str, list[str]] | None = None) -> dict[str, str]:
+    """{key: body} for the sections found (see the module docstring for the header rules).
+
+    Keys are those of `SECTIONS` (plus "preamble" and any `extra_variants` keys), in
+    order of first appearance; a key absent from the note is absent from the dict.
+    """
+    out: dict[str, str] = {}
+    for s in find_sections(text, extra_variants):
+        body = text[s.body_start:s.body_end]
+        out[s.key] = f"{out[s.key]}\n{body}" if s.key in out else body
+    return out
+
+
+def render_sections(sections: dict[str, str], keys: list[str], numbered: bool = True) -> str:
+    """The chosen sections as the paper's task input, one per line, in the order of `keys`:
+
+        1) Reason for visit: ...
+        2) Treatment site: ...
+
+    A missing section renders with an empty body, so every input has the same shape.
+    """
+    lines = []
+    for i, key in enumerate(keys, start=1):
+        title = SECTION_TITLES.get(key) or key.replace("_", " ").capitalize()
+        prefix = f"{i}) " if numbered else ""
+        lines.append(f"{prefix}{title}: {sections.get(key, '').strip()}")
+    return "\n".join(lines)
