@@ -5,3 +5,94 @@ from __future__ import annotations
 import typer
 
 app = typer.Typer(no_args_is_help=True, help="data stage")
+
+
+@app.command("synth")
+def synth_cmd(
+    out: str = typer.Option(..., "--out", help="Output folder: patients/notes/pathology/phenotypes JSONL + manifest.json."),
+    patients: int = typer.Option(200, help="Number of synthetic patients."),
+    seed: int = typer.Option(0, help="Seed; the same seed gives byte-identical files."),
+):
+    """Write a synthetic oncology corpus (clinic notes, pathology reports, phenotype spans, planted PHI)."""
+    from cancerllm.data.synth import generate
+    counts = generate(out, patients=patients, seed=seed)
+    typer.echo(", ".join(f"{name} {n}" for name, n in counts.items()) + f" -> {out}")
+
+
+@app.command("tasks")
+def tasks_cmd(
+    corpus: str = typer.Option(..., "--in", help="Corpus folder (notes.jsonl, phenotypes.jsonl)."),
+    out: str = typer.Option(..., "--out", help="Output folder: OUT/<task>/{train,validation,test}.jsonl + hf/."),
+    tasks: str = typer.Option("all", help="'all' or a comma list of registered tasks."),
+    seed: int = typer.Option(0, help="Patient partition seed (shared with the corpus stage)."),
+):
+    """Build the instruction datasets (phenotype, diagnosis, treatment), split 80/10/10 by patient."""
+    from cancerllm.tasks.build import build_tasks
+    summary = build_tasks(corpus, out, tasks, seed)
+    for task, counts in summary.items():
+        typer.echo(f"{task}: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+
+
+@app.command("corpus")
+def corpus_cmd(
+    inputs: list[str] = typer.Argument(..., help="Files or folders (txt/CSV/JSONL/Parquet) of notes."),
+    out: str = typer.Option(..., "--out", help="Output folder: clean/ JSONL, packed/ blocks, corpus.json."),
+    tokenizer: str = typer.Option(None, help="Tokenizer or model folder; when given, also tokenize and pack."),
+    recipe: str = typer.Option(None, help="YAML recipe with a `corpus:` section."),
+    override: list[str] = typer.Option(None, "--set", help="key=value overrides, e.g. block_size=256."),
+):
+    """Clean, de-duplicate, split by patient, and (with --tokenizer) pack the pre-training corpus."""
+    from cancerllm.config import load_config
+    from cancerllm.data.corpus import CorpusConfig, build_corpus
+    cfg = load_config(CorpusConfig, recipe, override, section="corpus" if recipe else None)
+    s = build_corpus(inputs, out, cfg, tokenizer)
+    typer.echo(f"read {s['read']}, kept {s['kept']}, exact dups {s['exact_duplicates']}, "
+               f"near dups {s['near_duplicates']}, short {s['empty_or_short']}, "
+               f"test patients held out {s['held_out_test_patients']}, skipped records {s['n_skipped_records']}")
+    if "packed" in s:
+        typer.echo(f"packed: {s['packed']['blocks']} blocks of {s['packed']['block_size']} tokens")
+
+
+@app.command("read")
+def read_cmd(
+    path: str = typer.Argument(..., help="A file or folder of notes (txt/CSV/TSV/JSONL/Parquet, .gz allowed)."),
+    text_field: str = typer.Option("text", help="Field or column holding the note text."),
+    id_field: str = typer.Option("id", help="Field or column holding the document id."),
+    patient_field: str = typer.Option("patient_id", help="Field or column holding the patient id."),
+    fmt: str = typer.Option(None, "--format", help="Override detection by extension: txt, csv, tsv, jsonl, parquet."),
+    max_errors: int = typer.Option(20, help="How many skipped records to list with file:line and reason."),
+    json_out: bool = typer.Option(False, "--json", help="Print the full report as JSON instead."),
+):
+    """Read an input as the corpus stage would and report records read, skipped and why (no note text)."""
+    import json
+    from cancerllm.data.readers import iter_documents
+    stream = iter_documents(path, text_field, id_field, patient_field, fmt)
+    for _ in stream:
+        pass
+    if json_out:
+        typer.echo(json.dumps(stream.report.to_dict(), indent=2))
+    else:
+        typer.echo(stream.report.summary(max_errors))
+
+
+@app.command("deid")
+def deid_cmd(
+    inp: str = typer.Option(..., "--in", help="File or folder of notes (txt/CSV/TSV/JSONL/Parquet)."),
+    out: str = typer.Option(..., "--out", help="Output JSONL: the records with identifiers replaced."),
+    text_field: str = typer.Option("text", help="Field (column) holding the note text."),
+    date_shift_seed: str = typer.Option(None, help="Secret keying each patient's date shift; keep it apart "
+                                                   "from the output. Without it: random, this run only."),
+    report: str = typer.Option(None, help="Write counts by type and skipped records (file:line) here, as JSON."),
+    id_field: str = typer.Option("id", help="Field holding the record id."),
+    patient_field: str = typer.Option("patient_id", help="Field holding the (pseudonymous) patient id."),
+):
+    """Replace names, dates (shifted per patient), record numbers, phones, addresses, e-mails, ages > 89."""
+    from cancerllm.data.deid import deidentify
+    s = deidentify(inp, out, text_field, date_shift_seed, report, id_field, patient_field)
+    replaced = ", ".join(f"{t} {n}" for t, n in s["replaced"].items()) or "nothing"
+    typer.echo(f"read {s['records_read']}, written {s['records_written']}, skipped {s['n_skipped']}; "
+               f"replaced: {replaced}")
+    for line in s["skipped"][:20]:
+        typer.echo(f"  skipped {line}")
+    if s["n_skipped"] > 20:
+        typer.echo(f"  ... and {s['n_skipped'] - 20} more")

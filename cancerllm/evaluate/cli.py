@@ -8,6 +8,33 @@ app = typer.Typer(no_args_is_help=True, help="evaluate stage")
 
 
 @app.command()
+def generate(model: str = typer.Option(..., help="Local model directory (hub names are refused)."),
+             adapter: str = typer.Option(None, help="LoRA adapter directory (evaluated unmerged)."),
+             task: str = typer.Option(..., help="Registered task (phenotype, diagnosis, treatment, ...)."),
+             tasks_dir: str = typer.Option(..., help="Task datasets folder (cancerllm data tasks --out)."),
+             split: str = typer.Option("test", help="Split file TASKS/<task>/<split>.jsonl."),
+             out: str = typer.Option(..., help="Predictions JSONL (appended; rerun resumes)."),
+             batch_size: int = typer.Option(16, help="Prompts per generation batch."),
+             limit: int = typer.Option(None, help="Only the first N records of the split."),
+             max_input_tokens: int = typer.Option(None, help="Override the task's input-token limit."),
+             max_new_tokens: int = typer.Option(None, help="Override the task's new-token limit."),
+             backend: str = typer.Option("auto", help="auto, hf or vllm (vllm: GPU + package only)."),
+             device: str = typer.Option(None, help="cpu, cuda, ... (default: cuda when available).")):
+    """Greedy batched generation over a task split; writes OUT and OUT's .stats.json."""
+    import json
+
+    from cancerllm.evaluate.generation import generate_predictions, read_split
+
+    records = read_split(tasks_dir, task, split)
+    stats = generate_predictions(model, task, records, out, adapter_dir=adapter, batch_size=batch_size,
+                                 max_input_tokens=max_input_tokens, max_new_tokens=max_new_tokens,
+                                 device=device, backend=backend, limit=limit)
+    keys = ["task", "model", "n_instances", "n_generated", "n_resumed", "n_truncated", "wall_seconds",
+            "tokens_per_second", "peak_memory_mb", "memory_kind", "device", "backend"]
+    typer.echo(json.dumps({k: getattr(stats, k) for k in keys}))
+
+
+@app.command()
 def score(predictions: str = typer.Option(..., help="Predictions JSONL (id, prediction)."),
           references: str = typer.Option(..., help="References JSONL (id, response)."),
           per_instance: str = typer.Option(None, help="Write per-id P/R/F1 and tokens to this JSONL."),
@@ -40,3 +67,69 @@ def errors(predictions: str = typer.Option(..., help="Predictions JSONL (id, pre
     if out:
         write_error_report(report, out)
     typer.echo(format_counts_markdown(report))
+
+
+@app.command("heads")
+def heads_cmd(
+    model: str = typer.Option(..., help="Heads model folder, a --single-task folder, or (--zero-shot) a causal LM."),
+    data: str = typer.Option(..., help="pathology.jsonl, a corpus folder, or a folder with train/validation/test.jsonl."),
+    out: str = typer.Option(..., help="Folder for predictions.jsonl and metrics.json."),
+    split: str = typer.Option("test", help="train, validation or test (same patient split as training)."),
+    split_seed: int = typer.Option(0, help="Seed of the patient split; must match the training recipe's."),
+    zero_shot: bool = typer.Option(False, "--zero-shot", help="Prompt MODEL with the schema questions instead."),
+    base_model: str = typer.Option(None, help="Base model folder, if moved since training."),
+    batch_size: int = typer.Option(8, help="Reports per batch (zero-shot: sequences per batch)."),
+    limit: int = typer.Option(None, help="Only the first N reports of the split."),
+    n_boot: int = typer.Option(1000, help="Bootstrap resamples for the 95% CIs (0: none)."),
+):
+    """Per-field macro F1 (coarse with/without NR, fine) and confusion matrices for staging heads."""
+    from cancerllm.evaluate.heads import evaluate_heads, format_scores
+    metrics = evaluate_heads(model, data, out, split=split, batch_size=batch_size, zero_shot=zero_shot,
+                             split_seed=split_seed, base_model=base_model, limit=limit, n_boot=n_boot)
+    typer.echo(format_scores(metrics))
+
+
+@app.command("staging-rules")
+def staging_rules_cmd(
+    reports: str = typer.Option(..., "--reports", help="Reports JSONL (id, text; labels for scoring)."),
+    out: str = typer.Option(..., "--out", help="Folder for predictions.jsonl and the staging report."),
+    n_boot: int = typer.Option(1000, help="Bootstrap resamples for the 95% CIs (0: none)."),
+    seed: int = typer.Option(0, help="Seed of the bootstrap."),
+):
+    """Rule-based pT/pN/M/grade/ER/PR/HER2 extraction, scored where reports carry gold labels."""
+    from cancerllm.evaluate.staging_report import eval_staging_rules
+    summary = eval_staging_rules(reports, out, n_boot=n_boot, seed=seed)
+    head = summary.get("headline") or {}
+    typer.echo(f"{summary['n_reports']} reports, {len(summary['skipped'])} skipped; predictions: "
+               f"{summary['predictions']}")
+    if head.get("macro_f1") is not None:
+        typer.echo(f"headline coarse macro F1: {head['macro_f1']:.1f} "
+                   f"[{head['ci_low']:.1f}, {head['ci_high']:.1f}]; report: {summary['files']['markdown']}")
+
+
+@app.command("perplexity")
+def perplexity_cmd(
+    model: str = typer.Option(..., help="Local causal-LM directory (hub names are refused)."),
+    data: str = typer.Option(..., help="Texts: JSONL (text field), CSV, txt or Parquet, file or folder."),
+    adapter: str = typer.Option(None, help="LoRA adapter directory (evaluated unmerged)."),
+    text_field: str = typer.Option("text", help="Field / column holding the text."),
+    window: int = typer.Option(512, help="Tokens per window."),
+    stride: int = typer.Option(256, help="Tokens between window starts (context >= window - stride)."),
+    max_tokens: int = typer.Option(None, help="Keep only the first N tokens of each text."),
+    limit: int = typer.Option(None, help="Only the first N texts."),
+    batch_size: int = typer.Option(4, help="Windows per forward pass."),
+    dtype: str = typer.Option(None, help="float32, bfloat16, ... (default: float32 on CPU)."),
+    device: str = typer.Option(None, help="cpu, cuda, ... (default: cuda when available)."),
+    out: str = typer.Option(None, help="Write the result to this JSON file."),
+):
+    """Sliding-window perplexity (and bits per byte) of a model, with or without an adapter."""
+    import json
+
+    from cancerllm.evaluate.perplexity import evaluate_perplexity
+    from cancerllm.io import atomic_write_json
+    result = evaluate_perplexity(model, data, adapter_dir=adapter, text_field=text_field, window=window,
+                                 stride=stride, max_tokens=max_tokens, limit=limit, batch_size=batch_size,
+                                 device=device, dtype=dtype)
+    if out:
+        atomic_write_json(out, result)
+    typer.echo(json.dumps(result))

@@ -1,12 +1,95 @@
-"""CLI commands of the serve stage: thin shells over this package's functions."""
+"""CLI commands of the serve stage: thin shells over this package's functions.
+
+They are added at the top level of `cancerllm` (`cancerllm extract ...`), since they are
+what a user of a trained model runs: extract, diagnose, plan (one note), predict (a file)
+and serve (HTTP).
+"""
 
 from __future__ import annotations
+
+import json
 
 import typer
 
 app = typer.Typer(no_args_is_help=True, help="serve stage")
 
+MODEL = typer.Option(..., "--model", help="Local model directory (hub names are refused: offline).")
+ADAPTER = typer.Option(None, "--adapter", help="LoRA adapter directory (peft).")
+TEXT = typer.Option(None, "--text", help="The note text.")
+FILE = typer.Option(None, "--file", help="A UTF-8 text file holding the note.")
+DEVICE = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
+MAX_NEW = typer.Option(None, "--max-new-tokens", help="Lower the task's new-token limit.")
+
+
+def _note_command(kind: str, model: str, adapter: str | None, text: str | None, file: str | None,
+                  device: str | None, max_new_tokens: int | None, as_json: bool) -> None:
+    from cancerllm.serve import infer
+    note = infer.read_note(text, file)
+    result = getattr(infer, kind)(note, model, adapter, device=device, max_new_tokens=max_new_tokens)
+    if as_json or kind == "extract":
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(result["prediction"])
+
+
+@app.command()
+def extract(model: str = MODEL, adapter: str = ADAPTER, text: str = TEXT, file: str = FILE,
+            device: str = DEVICE, max_new_tokens: int = MAX_NEW):
+    """Phenotypes of a note as JSON: 8 entity types, values with character offsets."""
+    _note_command("extract", model, adapter, text, file, device, max_new_tokens, True)
+
+
+@app.command()
+def diagnose(model: str = MODEL, adapter: str = ADAPTER, text: str = TEXT, file: str = FILE,
+             device: str = DEVICE, max_new_tokens: int = MAX_NEW,
+             as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON.")):
+    """Write the diagnosis for a clinic note (from its sections)."""
+    _note_command("diagnose", model, adapter, text, file, device, max_new_tokens, as_json)
+
+
+@app.command()
+def plan(model: str = MODEL, adapter: str = ADAPTER, text: str = TEXT, file: str = FILE,
+         device: str = DEVICE, max_new_tokens: int = MAX_NEW,
+         as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON.")):
+    """Write the treatment plan for a clinic note (from its sections)."""
+    _note_command("plan", model, adapter, text, file, device, max_new_tokens, as_json)
+
+
+@app.command()
+def predict(task: str = typer.Option(..., help="extract|diagnose|plan (or phenotype|diagnosis|treatment)."),
+            model: str = MODEL, adapter: str = ADAPTER,
+            input: str = typer.Option(..., "--input", help="JSONL of notes: id + text per line."),
+            output: str = typer.Option(..., "--output", help="JSONL results, appended; rerun to resume."),
+            batch_size: int = typer.Option(16, help="Notes per generation step."),
+            text_field: str = typer.Option("text", help="Field holding the note text."),
+            max_chars: int = typer.Option(100_000, help="Longer notes get an error entry."),
+            device: str = DEVICE, max_new_tokens: int = MAX_NEW,
+            progress: bool = typer.Option(True, help="Show a progress bar.")):
+    """Answer every note of a JSONL file; bad records get error entries, a rerun resumes."""
+    from cancerllm.serve.predict import predict as run_predict
+    counts = run_predict(task, model, input, output, adapter, batch_size=batch_size, text_field=text_field,
+                         max_chars=max_chars, device=device, max_new_tokens=max_new_tokens, progress=progress)
+    typer.echo(json.dumps(counts))
+
+
+@app.command()
+def serve(model: str = MODEL,
+          adapter: list[str] = typer.Option(None, "--adapter",
+                                            help="Adapter DIR for all tasks, or TASK=DIR; repeatable."),
+          heads: str = typer.Option(None, help="Staging heads model directory (enables /v1/stage)."),
+          host: str = typer.Option("127.0.0.1", help="Address to bind; not loopback => token required."),
+          port: int = typer.Option(8000, help="Port."),
+          token_file: str = typer.Option(None, help="File holding the bearer token (else env CANCERLLM_API_TOKEN)."),
+          batch_size: int = typer.Option(16, help="Generation batch size."),
+          max_wait_ms: float = typer.Option(5.0, help="How long a request waits for others to batch with."),
+          device: str = DEVICE, max_new_tokens: int = MAX_NEW,
+          log_text: bool = typer.Option(False, "--log-text", help="Log note texts (debugging only; PHI!).")):
+    """HTTP service: POST /v1/extract|diagnose|plan|stage, GET /health, /v1/model."""
+    from cancerllm.serve.http import serve as run_serve
+    run_serve(model, adapter or None, heads, host, port, token_file, batch_size=batch_size,
+              max_wait_ms=max_wait_ms, device=device, max_new_tokens=max_new_tokens, log_text=log_text)
+
 
 def register(main_app: typer.Typer) -> None:
     """Add the user-facing inference commands (extract, diagnose, plan, predict, serve) to the main CLI."""
-    main_app.add_typer(app, name="serving", hidden=True)
+    main_app.registered_commands.extend(app.registered_commands)

@@ -1,0 +1,128 @@
+"""De-identify a file or folder of notes into one JSONL, streaming, with a counts-only report.
+
+Each output line is the input record with its text de-identified, every other string
+field de-identified the same way (same patient, same date shift: a `date` field moves
+with the dates in the text), fields that name a person (`patient_name`, `provider`, ...)
+replaced by [NAME] and their words removed from the text too, the `phi` field (the
+synthetic corpus's list of planted identifiers) dropped, and a `deid` field with the
+number of replacements by type. Ids and patient ids are kept as they are: they must
+already be pseudonyms (they key the date shift and the patient split).
+
+Malformed records are skipped and reported by file:line (never their content); the rest
+are processed. The output appears only when complete (written to a temporary file, then
+renamed), so a killed run leaves no partial file that looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from cancerllm.data.deid.core import Deidentifier
+from cancerllm.errors import InputError
+from cancerllm.io import atomic_write_json
+from cancerllm.runs import versions
+
+DROP_FIELDS = frozenset({"phi"})
+_NAME_FIELD = re.compile(r"name|provider|author|physician|clinician|attending|signer|signed_by|surgeon|"
+                         r"pathologist|nurse|doctor|contact", re.I)
+
+
+def _phonenumbers_version() -> dict[str, str]:
+    import phonenumbers
+    return {"phonenumbers": phonenumbers.__version__}
+
+
+def _name_fields(meta: dict) -> tuple[str, ...]:
+    return tuple(v for k, v in meta.items() if isinstance(v, str) and _NAME_FIELD.search(k))
+
+
+def _clean_value(value: Any, deid: Deidentifier, key: str, names: tuple[str, ...], counts: Counter) -> Any:
+    if isinstance(value, str):
+        res = deid.deidentify(value, key, names)
+        counts.update(res.counts)
+        return res.text
+    if isinstance(value, list):
+        return [_clean_value(v, deid, key, names, counts) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean_value(v, deid, key, names, counts) for k, v in value.items()}
+    return value
+
+
+def deidentify_record(doc, deid: Deidentifier, text_field: str = "text", id_field: str = "id",
+                      patient_field: str | None = "patient_id") -> dict:
+    """The output record for one `readers.Document`."""
+    key = str(doc.patient_id if doc.patient_id not in (None, "") else doc.id)
+    names = _name_fields(doc.metadata)
+    res = deid.deidentify(doc.text, key, names)
+    # Names found in the text (behind "Patient:", a title ...) are removed from the other fields too.
+    names += tuple({doc.text[s.start:s.end] for s in res.spans if s.type == "NAME"})
+    counts: Counter = Counter(res.counts)
+    out: dict[str, Any] = {id_field: doc.id}
+    if patient_field and doc.patient_id is not None:
+        out[patient_field] = doc.patient_id
+    for k, v in doc.metadata.items():
+        if k in DROP_FIELDS or k == "deid":
+            continue
+        if isinstance(v, str) and _NAME_FIELD.search(k) and v.strip():
+            out[k] = "[NAME]"
+            counts["NAME"] += 1
+        else:
+            out[k] = _clean_value(v, deid, key, names, counts)
+    out[text_field] = res.text
+    out["deid"] = dict(sorted(counts.items()))
+    return out
+
+
+def deidentify(input: str | os.PathLike, out: str | os.PathLike, text_field: str = "text",
+               date_shift_seed: str | None = None, report: str | os.PathLike | None = None,
+               id_field: str = "id", patient_field: str | None = "patient_id") -> dict:
+    """De-identify `input` (file or folder: txt/CSV/TSV/JSONL/Parquet) into the JSONL `out`.
+
+    `date_shift_seed` is the secret keying each patient's date shift; without it a random
+    one is drawn and forgotten, so dates shift consistently within this run only. Returns
+    (and writes to `report` if given) counts only: records, replacements by type,
+    skipped records as file:line reasons.
+    """
+    from cancerllm.data.readers import iter_documents
+    out = Path(out)
+    if out.exists() and out.is_dir():
+        raise InputError(f"{out}: is a folder; --out takes a .jsonl file")
+    if Path(input).resolve() == out.resolve():
+        raise InputError(f"{out}: output would overwrite the input")
+    stream = iter_documents(input, text_field=text_field, id_field=id_field, patient_field=patient_field)
+    deid = Deidentifier(date_shift_seed)
+    totals: Counter = Counter()
+    n_written = n_changed = 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for doc in stream:
+                rec = deidentify_record(doc, deid, text_field, id_field, patient_field)
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                totals.update(rec["deid"])
+                n_written += 1
+                n_changed += bool(rec["deid"])
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    read = stream.report
+    summary = {
+        "input": str(input), "output": str(out), "records_read": read.n_read, "records_written": n_written,
+        "records_with_replacements": n_changed, "replaced": dict(sorted(totals.items())),
+        "date_shift": "keyed by --date-shift-seed" if date_shift_seed is not None else "random secret, this run only",
+        "max_shift_days": deid.max_shift_days, "dropped_fields": sorted(DROP_FIELDS),
+        "n_skipped": read.n_skipped, "skipped": [str(e) for e in read.skipped][:1000],
+        "file_errors": [str(e) for e in read.file_errors],
+        "versions": {k: v for k, v in versions().items() if k in ("python", "cancerllm")} | _phonenumbers_version(),
+    }
+    if report is not None:
+        atomic_write_json(report, summary)
+    return summary

@@ -1,0 +1,211 @@
+"""Treatment vocabulary: systemic regimens with doses, radiation courses and operations.
+
+Doses follow the common published schedules (NCCN-style); they make the text realistic,
+they are not treatment advice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Regimen:
+    name: str                 # how clinicians write it ("AC-T", "FOLFOX")
+    long: str                 # spelt out
+    agents: tuple[str, ...]   # one dosing line per drug
+    schedule: str             # "every 21 days"
+    cycles: int               # planned cycles; 0 = until progression
+    kind: str = "chemo"       # chemo | immuno | targeted | endocrine
+
+
+@dataclass(frozen=True)
+class Radiation:
+    target: str
+    dose_gy: float
+    fractions: int
+    technique: str = "IMRT"
+
+    @property
+    def per_fx(self) -> str:
+        return f"{self.dose_gy / self.fractions:.2f}".rstrip("0").rstrip(".")
+
+
+def _r(name, long, agents, schedule, cycles, kind="chemo"):
+    return Regimen(name, long, tuple(agents), schedule, cycles, kind)
+
+
+REGIMENS: dict[str, Regimen] = {r.name: r for r in [
+    _r("ddAC-T", "dose-dense doxorubicin and cyclophosphamide followed by weekly paclitaxel",
+       ["doxorubicin 60 mg/m2 IV", "cyclophosphamide 600 mg/m2 IV", "paclitaxel 80 mg/m2 IV weekly x 12"],
+       "every 14 days with pegfilgrastim support", 4),
+    _r("TC", "docetaxel and cyclophosphamide", ["docetaxel 75 mg/m2 IV", "cyclophosphamide 600 mg/m2 IV"],
+       "every 21 days", 4),
+    _r("TCHP", "docetaxel, carboplatin, trastuzumab and pertuzumab",
+       ["docetaxel 75 mg/m2 IV", "carboplatin AUC 6 IV", "trastuzumab 8 mg/kg load then 6 mg/kg IV",
+        "pertuzumab 840 mg load then 420 mg IV"], "every 21 days", 6),
+    _r("KEYNOTE-522", "pembrolizumab with carboplatin and paclitaxel followed by AC",
+       ["pembrolizumab 200 mg IV every 3 weeks", "paclitaxel 80 mg/m2 IV weekly", "carboplatin AUC 5 IV every 3 weeks"],
+       "every 21 days", 8, "immuno"),
+    _r("trastuzumab", "maintenance trastuzumab to complete one year", ["trastuzumab 6 mg/kg IV"],
+       "every 21 days", 14, "targeted"),
+    _r("T-DM1", "ado-trastuzumab emtansine", ["ado-trastuzumab emtansine 3.6 mg/kg IV"], "every 21 days", 14,
+       "targeted"),
+    _r("capecitabine", "adjuvant capecitabine", ["capecitabine 1000 mg/m2 PO BID days 1-14"], "every 21 days", 8),
+    _r("letrozole", "letrozole", ["letrozole 2.5 mg PO daily"], "daily", 0, "endocrine"),
+    _r("anastrozole", "anastrozole", ["anastrozole 1 mg PO daily"], "daily", 0, "endocrine"),
+    _r("tamoxifen", "tamoxifen", ["tamoxifen 20 mg PO daily"], "daily", 0, "endocrine"),
+    _r("letrozole + palbociclib", "letrozole with palbociclib",
+       ["letrozole 2.5 mg PO daily", "palbociclib 125 mg PO daily days 1-21"], "every 28 days", 0, "endocrine"),
+    _r("fulvestrant + ribociclib", "fulvestrant with ribociclib",
+       ["fulvestrant 500 mg IM", "ribociclib 600 mg PO daily days 1-21"], "every 28 days", 0, "endocrine"),
+    _r("THP", "docetaxel, trastuzumab and pertuzumab",
+       ["docetaxel 75 mg/m2 IV", "trastuzumab 6 mg/kg IV", "pertuzumab 420 mg IV"], "every 21 days", 6),
+    _r("T-DXd", "fam-trastuzumab deruxtecan", ["fam-trastuzumab deruxtecan 5.4 mg/kg IV"], "every 21 days", 0,
+       "targeted"),
+    _r("sacituzumab govitecan", "sacituzumab govitecan", ["sacituzumab govitecan 10 mg/kg IV days 1 and 8"],
+       "every 21 days", 0, "targeted"),
+    _r("pembrolizumab + nab-paclitaxel", "pembrolizumab with nab-paclitaxel",
+       ["pembrolizumab 200 mg IV every 3 weeks", "nab-paclitaxel 100 mg/m2 IV days 1, 8, 15"], "every 28 days", 0,
+       "immuno"),
+    _r("carboplatin/pemetrexed/pembrolizumab", "carboplatin, pemetrexed and pembrolizumab",
+       ["carboplatin AUC 5 IV", "pemetrexed 500 mg/m2 IV", "pembrolizumab 200 mg IV"], "every 21 days", 4, "immuno"),
+    _r("carboplatin/paclitaxel/pembrolizumab", "carboplatin, paclitaxel and pembrolizumab",
+       ["carboplatin AUC 6 IV", "paclitaxel 200 mg/m2 IV", "pembrolizumab 200 mg IV"], "every 21 days", 4, "immuno"),
+    _r("pembrolizumab", "single-agent pembrolizumab", ["pembrolizumab 200 mg IV"], "every 21 days", 0, "immuno"),
+    _r("osimertinib", "osimertinib", ["osimertinib 80 mg PO daily"], "daily", 0, "targeted"),
+    _r("alectinib", "alectinib", ["alectinib 600 mg PO BID with food"], "daily", 0, "targeted"),
+    _r("sotorasib", "sotorasib", ["sotorasib 960 mg PO daily"], "daily", 0, "targeted"),
+    _r("docetaxel/ramucirumab", "docetaxel with ramucirumab", ["docetaxel 75 mg/m2 IV", "ramucirumab 10 mg/kg IV"],
+       "every 21 days", 0),
+    _r("cisplatin/pemetrexed", "adjuvant cisplatin and pemetrexed", ["cisplatin 75 mg/m2 IV", "pemetrexed 500 mg/m2 IV"],
+       "every 21 days", 4),
+    _r("weekly carboplatin/paclitaxel", "concurrent weekly carboplatin and paclitaxel",
+       ["carboplatin AUC 2 IV weekly", "paclitaxel 45 mg/m2 IV weekly"], "weekly during radiation", 6),
+    _r("durvalumab", "consolidation durvalumab", ["durvalumab 10 mg/kg IV"], "every 14 days", 26, "immuno"),
+    _r("cisplatin/etoposide", "cisplatin and etoposide", ["cisplatin 75 mg/m2 IV day 1", "etoposide 100 mg/m2 IV days 1-3"],
+       "every 21 days", 4),
+    _r("carboplatin/etoposide/atezolizumab", "carboplatin, etoposide and atezolizumab",
+       ["carboplatin AUC 5 IV day 1", "etoposide 100 mg/m2 IV days 1-3", "atezolizumab 1200 mg IV day 1"],
+       "every 21 days", 4, "immuno"),
+    _r("lurbinectedin", "lurbinectedin", ["lurbinectedin 3.2 mg/m2 IV"], "every 21 days", 0),
+    _r("ADT + abiraterone", "androgen deprivation with abiraterone",
+       ["leuprolide 22.5 mg IM every 3 months", "abiraterone 1000 mg PO daily", "prednisone 5 mg PO daily"],
+       "continuous", 0, "endocrine"),
+    _r("ADT", "androgen deprivation therapy", ["leuprolide 22.5 mg IM every 3 months"], "for 6 months", 2, "endocrine"),
+    _r("docetaxel", "docetaxel", ["docetaxel 75 mg/m2 IV", "prednisone 5 mg PO BID"], "every 21 days", 6),
+    _r("FOLFOX", "5-FU, leucovorin and oxaliplatin",
+       ["oxaliplatin 85 mg/m2 IV", "leucovorin 400 mg/m2 IV", "5-FU 400 mg/m2 IV bolus then 2400 mg/m2 over 46 hours"],
+       "every 14 days", 12),
+    _r("CAPOX", "capecitabine and oxaliplatin", ["oxaliplatin 130 mg/m2 IV day 1", "capecitabine 1000 mg/m2 PO BID days 1-14"],
+       "every 21 days", 4),
+    _r("FOLFOX + bevacizumab", "FOLFOX with bevacizumab",
+       ["oxaliplatin 85 mg/m2 IV", "leucovorin 400 mg/m2 IV", "5-FU 2400 mg/m2 CI over 46 hours", "bevacizumab 5 mg/kg IV"],
+       "every 14 days", 0),
+    _r("FOLFIRI + cetuximab", "FOLFIRI with cetuximab",
+       ["irinotecan 180 mg/m2 IV", "leucovorin 400 mg/m2 IV", "5-FU 2400 mg/m2 CI over 46 hours", "cetuximab 500 mg/m2 IV"],
+       "every 14 days", 0),
+    _r("FOLFIRI + bevacizumab", "FOLFIRI with bevacizumab",
+       ["irinotecan 180 mg/m2 IV", "5-FU 2400 mg/m2 CI over 46 hours", "bevacizumab 5 mg/kg IV"], "every 14 days", 0),
+    _r("capecitabine with radiation", "concurrent capecitabine", ["capecitabine 825 mg/m2 PO BID on radiation days"],
+       "with radiation", 1),
+    _r("mFOLFIRINOX", "modified FOLFIRINOX",
+       ["oxaliplatin 85 mg/m2 IV", "irinotecan 150 mg/m2 IV", "leucovorin 400 mg/m2 IV", "5-FU 2400 mg/m2 CI over 46 hours"],
+       "every 14 days", 12),
+    _r("gemcitabine/nab-paclitaxel", "gemcitabine and nab-paclitaxel",
+       ["gemcitabine 1000 mg/m2 IV days 1, 8, 15", "nab-paclitaxel 125 mg/m2 IV days 1, 8, 15"], "every 28 days", 0),
+    _r("nivolumab", "adjuvant nivolumab", ["nivolumab 480 mg IV"], "every 4 weeks", 13, "immuno"),
+    _r("ipilimumab/nivolumab", "ipilimumab and nivolumab",
+       ["ipilimumab 3 mg/kg IV", "nivolumab 1 mg/kg IV", "then nivolumab 480 mg IV every 4 weeks"], "every 21 days", 4, "immuno"),
+    _r("dabrafenib/trametinib", "dabrafenib and trametinib", ["dabrafenib 150 mg PO BID", "trametinib 2 mg PO daily"],
+       "daily", 0, "targeted"),
+    _r("R-CHOP", "rituximab, cyclophosphamide, doxorubicin, vincristine and prednisone",
+       ["rituximab 375 mg/m2 IV", "cyclophosphamide 750 mg/m2 IV", "doxorubicin 50 mg/m2 IV",
+        "vincristine 1.4 mg/m2 IV (max 2 mg)", "prednisone 100 mg PO days 1-5"], "every 21 days", 6),
+    _r("ABVD", "doxorubicin, bleomycin, vinblastine and dacarbazine",
+       ["doxorubicin 25 mg/m2 IV", "bleomycin 10 units/m2 IV", "vinblastine 6 mg/m2 IV", "dacarbazine 375 mg/m2 IV"],
+       "days 1 and 15 every 28 days", 6),
+    _r("BR", "bendamustine and rituximab", ["bendamustine 90 mg/m2 IV days 1-2", "rituximab 375 mg/m2 IV day 1"],
+       "every 28 days", 6),
+    _r("R-ICE", "rituximab, ifosfamide, carboplatin and etoposide",
+       ["rituximab 375 mg/m2 IV", "ifosfamide 5000 mg/m2 IV", "carboplatin AUC 5 IV", "etoposide 100 mg/m2 IV days 1-3"],
+       "every 14 days", 3),
+    _r("7+3", "cytarabine and daunorubicin induction",
+       ["cytarabine 100 mg/m2/day continuous infusion days 1-7", "daunorubicin 60 mg/m2 IV days 1-3"], "one induction", 1),
+    _r("7+3 + midostaurin", "cytarabine and daunorubicin with midostaurin",
+       ["cytarabine 100 mg/m2/day CI days 1-7", "daunorubicin 60 mg/m2 IV days 1-3", "midostaurin 50 mg PO BID days 8-21"],
+       "one induction", 1),
+    _r("HiDAC", "high-dose cytarabine consolidation", ["cytarabine 3 g/m2 IV q12h days 1, 3, 5"], "every 28 days", 4),
+    _r("venetoclax/azacitidine", "venetoclax with azacitidine",
+       ["azacitidine 75 mg/m2 SC days 1-7", "venetoclax 400 mg PO daily after ramp-up"], "every 28 days", 0),
+    _r("acalabrutinib", "acalabrutinib", ["acalabrutinib 100 mg PO BID"], "continuous", 0, "targeted"),
+    _r("venetoclax/obinutuzumab", "venetoclax with obinutuzumab",
+       ["obinutuzumab 1000 mg IV", "venetoclax 400 mg PO daily after 5-week ramp-up"], "every 28 days", 12, "targeted"),
+    _r("imatinib", "imatinib", ["imatinib 400 mg PO daily"], "daily", 0, "targeted"),
+    _r("dasatinib", "dasatinib", ["dasatinib 100 mg PO daily"], "daily", 0, "targeted"),
+    _r("hyper-CVAD", "hyper-fractionated cyclophosphamide, vincristine, doxorubicin and dexamethasone",
+       ["cyclophosphamide 300 mg/m2 IV q12h days 1-3", "vincristine 2 mg IV days 4 and 11",
+        "doxorubicin 50 mg/m2 IV day 4", "dexamethasone 40 mg days 1-4 and 11-14"], "alternating with methotrexate/cytarabine", 8),
+    _r("carboplatin/paclitaxel", "carboplatin and paclitaxel", ["carboplatin AUC 5 IV", "paclitaxel 175 mg/m2 IV"],
+       "every 21 days", 6),
+    _r("olaparib", "olaparib maintenance", ["olaparib 300 mg PO BID"], "daily", 0, "targeted"),
+    _r("niraparib", "niraparib maintenance", ["niraparib 200 mg PO daily"], "daily", 0, "targeted"),
+    _r("carboplatin/paclitaxel/dostarlimab", "carboplatin, paclitaxel and dostarlimab",
+       ["carboplatin AUC 5 IV", "paclitaxel 175 mg/m2 IV", "dostarlimab 500 mg IV"], "every 21 days", 6, "immuno"),
+    _r("pembrolizumab/lenvatinib", "pembrolizumab with lenvatinib", ["pembrolizumab 200 mg IV every 3 weeks",
+                                                                     "lenvatinib 20 mg PO daily"], "every 21 days", 0, "immuno"),
+    _r("weekly cisplatin", "concurrent weekly cisplatin", ["cisplatin 40 mg/m2 IV weekly"], "weekly during radiation", 6),
+    _r("cisplatin q3w", "concurrent high-dose cisplatin", ["cisplatin 100 mg/m2 IV"], "every 21 days during radiation", 3),
+    _r("carboplatin/paclitaxel/pembrolizumab/bevacizumab", "carboplatin, paclitaxel, pembrolizumab and bevacizumab",
+       ["carboplatin AUC 5 IV", "paclitaxel 175 mg/m2 IV", "pembrolizumab 200 mg IV", "bevacizumab 15 mg/kg IV"],
+       "every 21 days", 6, "immuno"),
+    _r("BCG", "intravesical BCG induction", ["BCG 50 mg intravesical weekly x 6"], "weekly", 6, "immuno"),
+    _r("gemcitabine/cisplatin", "gemcitabine and cisplatin",
+       ["gemcitabine 1000 mg/m2 IV days 1 and 8", "cisplatin 70 mg/m2 IV day 1"], "every 21 days", 4),
+    _r("enfortumab vedotin/pembrolizumab", "enfortumab vedotin with pembrolizumab",
+       ["enfortumab vedotin 1.25 mg/kg IV days 1 and 8", "pembrolizumab 200 mg IV day 1"], "every 21 days", 0, "immuno"),
+    _r("adjuvant pembrolizumab", "adjuvant pembrolizumab for one year", ["pembrolizumab 400 mg IV"], "every 6 weeks", 9,
+       "immuno"),
+    _r("axitinib/pembrolizumab", "axitinib with pembrolizumab", ["axitinib 5 mg PO BID", "pembrolizumab 200 mg IV"],
+       "every 21 days", 0, "targeted"),
+    _r("cabozantinib", "cabozantinib", ["cabozantinib 60 mg PO daily"], "daily", 0, "targeted"),
+    _r("levothyroxine", "TSH-suppressive levothyroxine", ["levothyroxine 125 mcg PO daily"], "daily", 0, "endocrine"),
+    _r("FLOT", "perioperative 5-FU, leucovorin, oxaliplatin and docetaxel",
+       ["docetaxel 50 mg/m2 IV", "oxaliplatin 85 mg/m2 IV", "leucovorin 200 mg/m2 IV", "5-FU 2600 mg/m2 CI over 24 hours"],
+       "every 14 days", 4),
+    _r("FOLFOX + nivolumab", "FOLFOX with nivolumab",
+       ["oxaliplatin 85 mg/m2 IV", "5-FU 2400 mg/m2 CI over 46 hours", "nivolumab 240 mg IV"], "every 14 days", 0, "immuno"),
+    _r("CAPOX + trastuzumab", "capecitabine, oxaliplatin and trastuzumab",
+       ["oxaliplatin 130 mg/m2 IV", "capecitabine 1000 mg/m2 PO BID days 1-14", "trastuzumab 6 mg/kg IV"],
+       "every 21 days", 0, "targeted"),
+    _r("ramucirumab/paclitaxel", "ramucirumab with paclitaxel",
+       ["ramucirumab 8 mg/kg IV days 1 and 15", "paclitaxel 80 mg/m2 IV days 1, 8, 15"], "every 28 days", 0),
+    _r("atezolizumab/bevacizumab", "atezolizumab with bevacizumab",
+       ["atezolizumab 1200 mg IV", "bevacizumab 15 mg/kg IV"], "every 21 days", 0, "immuno"),
+    _r("lenvatinib", "lenvatinib", ["lenvatinib 12 mg PO daily"], "daily", 0, "targeted"),
+    _r("temozolomide with RT", "concurrent temozolomide", ["temozolomide 75 mg/m2 PO daily during radiation"],
+       "daily with radiation", 1),
+    _r("temozolomide", "adjuvant temozolomide", ["temozolomide 150-200 mg/m2 PO days 1-5"], "every 28 days", 6),
+    _r("lomustine/bevacizumab", "lomustine with bevacizumab", ["lomustine 90 mg/m2 PO", "bevacizumab 10 mg/kg IV"],
+       "every 6 weeks", 0),
+]}
+
+RADIATION: dict[str, Radiation] = {k: Radiation(*v) for k, v in {
+    "whole_breast": ("whole breast", 40.05, 15, "3D conformal"),
+    "pmrt": ("chest wall and regional nodes", 50.0, 25, "3D conformal"),
+    "lung_sbrt": ("lung lesion", 50.0, 5, "SBRT"),
+    "lung_crt": ("primary and involved mediastinal nodes", 60.0, 30),
+    "sclc_bid": ("chest", 45.0, 30),
+    "pci": ("whole brain (prophylactic cranial irradiation)", 25.0, 10, "3D conformal"),
+    "prostate": ("prostate and seminal vesicles", 70.0, 28),
+    "prostate_bed": ("prostate bed", 66.0, 33),
+    "rectum": ("pelvis", 50.4, 28),
+    "lymphoma_isrt": ("involved site", 30.0, 15),
+    "endometrium_vbt": ("vaginal cuff", 21.0, 3, "HDR brachytherapy"),
+    "pelvis": ("pelvis", 45.0, 25),
+    "head_neck": ("primary and bilateral neck", 70.0, 35),
+    "brain": ("tumor bed", 60.0, 30),
+    "bone_palliative": ("painful bone metastasis", 8.0, 1, "3D conformal"),
+    "bone_palliative10": ("spine metastasis", 30.0, 10, "3D conformal"),
+    "srs": ("brain metastasis", 20.0, 1, "SRS"),
+}.items()}

@@ -1,0 +1,438 @@
+"""Batched greedy generation, and a task's predictions file written as it goes.
+
+`generate` is the one generation path of the toolkit: evaluation (`cancerllm eval
+generate`, `compare`) and inference (`cancerllm extract|diagnose|plan|predict|serve`) all
+call it, so a model answers the same prompt the same way everywhere.
+
+How it batches (and why the answer does not depend on the batch):
+- Prompts are tokenized as `tokenizer(prompt)` does by default, exactly as the trainer
+  tokenizes them (`cancerllm.train.finetune`).
+- They are sorted by token length, longest first, and cut into batches of `batch_size`:
+  neighbours have similar lengths, so little padding is computed, and an out-of-memory
+  error shows up in the first batch rather than the last. Results are put back in input
+  order.
+- Batches are padded on the left, whatever the tokenizer's `padding_side`, with an
+  attention mask; position ids are derived from that mask (transformers does this for
+  decoder-only models), so a prompt sees the same positions padded or not. Decoding is
+  greedy with the KV cache; a row stops at an end-of-sequence token (the tokenizer's and
+  the model's generation config's), and the text is cut with
+  `prompts.clean_generation`. Greedy + left padding + mask = the same output at batch 1
+  and batch 16 (tests pin this; in half precision on a GPU, rare near-ties in the logits
+  can still differ between batch shapes, as with any batched kernel).
+
+Truncation rule (prompts longer than `max_input_tokens`, the task's paper limit):
+the prompt is `### Instruction ... ### Context:\\n<context>\\n\\n### Response:\\n`. We keep
+every token of the instruction header (up to and including "### Context:\\n") and the
+*last* tokens of the prompt, so the end of the context - where the phenotype question
+sits - and the response marker survive; the tokens cut are the first tokens of the
+context. A prompt without a "### Context:" header loses its first tokens. If the header
+alone does not fit, only the last `max_input_tokens` tokens are kept. Every truncation
+is counted (`GenerationStats.n_truncated`) and logged by count, never by text.
+Training (`train.finetune`) cuts the end of the context by default; set
+`context_truncation: start` there to train the way evaluation cuts.
+
+`generate_predictions` writes `{id, task, prediction, model}` lines with
+`cancerllm.io.JsonlAppender` (flushed per record, torn last line dropped on resume),
+skips ids already in the file, and writes `<out>.stats.json` beside it with wall time,
+generated tokens, tokens/s, peak memory and the truncation count of that run.
+
+Backends: "hf" (transformers `generate`, any device) or "vllm" (only when the `vllm`
+package is installed and CUDA is present; same output file). "auto" picks vLLM when both
+hold, else "hf". vLLM is never required, and is not exercised by the CPU test suite.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from cancerllm.errors import ConfigError, RecordError
+from cancerllm.tasks.prompts import clean_generation, format_prompt
+
+log = logging.getLogger(__name__)
+
+CONTEXT_HEADER = "### Context:\n"
+BACKENDS = ("auto", "hf", "vllm")
+
+
+# ---------------------------------------------------------------- tokens in
+
+
+def encode_prompts(tokenizer, prompts: list[str],
+                   max_input_tokens: int | None = None) -> tuple[list[list[int]], list[int]]:
+    """(token ids per prompt, indices of the prompts that were truncated). See module doc."""
+    fast = getattr(tokenizer, "is_fast", False)
+    enc = tokenizer(list(prompts), return_offsets_mapping=fast)
+    out: list[list[int]] = []
+    truncated: list[int] = []
+    for i, ids in enumerate(enc["input_ids"]):
+        ids = list(ids)
+        if max_input_tokens is not None and len(ids) > max_input_tokens:
+            offsets = enc["offset_mapping"][i] if fast else None
+            ids = _truncate(tokenizer, prompts[i], ids, offsets, max_input_tokens)
+            truncated.append(i)
+        out.append(ids)
+    return out, truncated
+
+
+def _truncate(tokenizer, prompt: str, ids: list[int], offsets, limit: int) -> list[int]:
+    """Keep the header tokens and the last tokens; cut the start of the context."""
+    mark = prompt.find(CONTEXT_HEADER)
+    header_end = mark + len(CONTEXT_HEADER) if mark != -1 else 0
+    if offsets is not None:
+        # Tokens ending at or before the header's end (special tokens have (0, 0)) are header.
+        n_header = 0
+        while n_header < len(ids) and offsets[n_header][1] <= header_end:
+            n_header += 1
+    else:
+        n_header = len(tokenizer(prompt[:header_end])["input_ids"]) if header_end else 0
+    keep_tail = limit - n_header
+    if keep_tail <= 0:
+        return ids[-limit:]
+    return ids[:n_header] + ids[-keep_tail:]
+
+
+# ---------------------------------------------------------------- tokens out
+
+
+@dataclass
+class Batch:
+    """One generated batch: input positions, cleaned texts, new tokens per row (EOS included)."""
+
+    indices: list[int]
+    texts: list[str]
+    new_tokens: list[int]
+
+
+def _eos_ids(model, tokenizer) -> list[int]:
+    ids: set[int] = set()
+    for value in (getattr(getattr(model, "generation_config", None), "eos_token_id", None),
+                  tokenizer.eos_token_id):
+        if isinstance(value, int):
+            ids.add(value)
+        elif value:
+            ids.update(int(v) for v in value)
+    return sorted(ids)
+
+
+def _pad_id(tokenizer, eos: list[int]) -> int:
+    if tokenizer.pad_token_id is not None:
+        return int(tokenizer.pad_token_id)
+    return eos[0] if eos else 0
+
+
+def greedy_config(model, tokenizer, max_new_tokens: int, min_new_tokens: int | None = None):
+    """A fresh greedy GenerationConfig: nothing inherited from the model's sampling defaults."""
+    from transformers import GenerationConfig
+    eos = _eos_ids(model, tokenizer)
+    return GenerationConfig(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
+                            do_sample=False, num_beams=1, use_cache=True,
+                            eos_token_id=eos or None, pad_token_id=_pad_id(tokenizer, eos))
+
+
+def iter_generate(model, tokenizer, encoded: list[list[int]], max_new_tokens: int,
+                  batch_size: int = 16, min_new_tokens: int | None = None) -> Iterator[Batch]:
+    """Generate for token-id prompts batch by batch (longest first); yields each batch done."""
+    import torch
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    config = greedy_config(model, tokenizer, max_new_tokens, min_new_tokens)
+    eos = set(_eos_ids(model, tokenizer))
+    pad = config.pad_token_id
+    device = next(model.parameters()).device
+    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        width = max(len(encoded[i]) for i in idx)
+        input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):
+            n = len(encoded[i])
+            input_ids[row, width - n:] = torch.tensor(encoded[i], dtype=torch.long)
+            mask[row, width - n:] = 1
+        with torch.inference_mode():
+            out = model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device),
+                                 generation_config=config)
+        texts, counts = [], []
+        for row in out[:, width:].tolist():
+            stop = next((k for k, t in enumerate(row) if t in eos), None)
+            counts.append(len(row) if stop is None else stop + 1)
+            kept = row if stop is None else row[:stop]
+            texts.append(clean_generation(tokenizer.decode(kept, skip_special_tokens=True)))
+        yield Batch(idx, texts, counts)
+
+
+def generate_with_counts(model, tokenizer, prompts: list[str], max_new_tokens: int,
+                         batch_size: int = 16, max_input_tokens: int | None = None,
+                         min_new_tokens: int | None = None) -> tuple[list[str], list[int], list[int]]:
+    """(texts in input order, new tokens per prompt, indices of truncated prompts)."""
+    encoded, truncated = encode_prompts(tokenizer, prompts, max_input_tokens)
+    if truncated:
+        log.warning("%d of %d prompts longer than %s tokens were truncated", len(truncated),
+                    len(prompts), max_input_tokens)
+    texts: list[str] = [""] * len(prompts)
+    counts: list[int] = [0] * len(prompts)
+    for batch in iter_generate(model, tokenizer, encoded, max_new_tokens, batch_size, min_new_tokens):
+        for i, text, n in zip(batch.indices, batch.texts, batch.new_tokens):
+            texts[i], counts[i] = text, n
+    return texts, counts, truncated
+
+
+def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 16,
+             max_input_tokens: int | None = None, min_new_tokens: int | None = None) -> list[str]:
+    """Greedy answers to `prompts`, in input order (see the module doc for the rules)."""
+    return generate_with_counts(model, tokenizer, prompts, max_new_tokens, batch_size,
+                                max_input_tokens, min_new_tokens)[0]
+
+
+# ---------------------------------------------------------------- predictions file
+
+
+@dataclass
+class GenerationStats:
+    """What one `generate_predictions` call did and cost (the paper's Table 7 columns).
+
+    Counts and costs cover this call only: ids found in the output from an earlier run
+    are `n_resumed` and cost nothing here. `peak_memory_mb` is, on CUDA, the peak of
+    `torch.cuda.max_memory_allocated` during generation; on CPU, the process's peak
+    resident set (ru_maxrss), which includes everything the process loaded before.
+    """
+
+    task: str
+    model: str
+    model_dir: str
+    adapter_dir: str | None
+    backend: str
+    device: str
+    batch_size: int
+    max_input_tokens: int
+    max_new_tokens: int
+    n_instances: int = 0
+    n_generated: int = 0
+    n_resumed: int = 0
+    n_truncated: int = 0
+    generated_tokens: int = 0
+    load_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    tokens_per_second: float = 0.0
+    peak_memory_mb: float = 0.0
+    memory_kind: str = ""
+    date: str = ""
+    versions: dict = field(default_factory=dict)
+
+
+def stats_path(out_path: str | os.PathLike) -> Path:
+    """`pred.jsonl` -> `pred.stats.json` (beside the predictions)."""
+    p = Path(out_path)
+    stem = p.name[:-len(".jsonl")] if p.name.endswith(".jsonl") else p.name
+    return p.with_name(stem + ".stats.json")
+
+
+def peak_cpu_rss_mb() -> float:
+    """Peak resident memory of this process in MB (Linux KB / macOS bytes; psutil elsewhere)."""
+    try:
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    except ImportError:  # Windows
+        import psutil
+        info = psutil.Process().memory_info()
+        return getattr(info, "peak_wset", info.rss) / (1024 * 1024)
+
+
+def resolve_backend(backend: str, device: str | None = None) -> str:
+    """'auto' -> 'vllm' when vllm is importable and CUDA is present (and device allows), else 'hf'."""
+    import importlib.util
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "hf":
+        return "hf"
+    available = importlib.util.find_spec("vllm") is not None and _cuda_available() and device in (None, "auto", "cuda")
+    if backend == "vllm" and not available:
+        raise ConfigError("backend 'vllm' needs the vllm package and a CUDA GPU; use --backend hf")
+    return "vllm" if available else "hf"
+
+
+def _cuda_available() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
+def model_label(model_dir: str | os.PathLike, adapter_dir: str | os.PathLike | None = None) -> str:
+    """Short model name for outputs: base folder name, '+adapter folder name' when adapted."""
+    name = Path(model_dir).name
+    return f"{name}+{Path(adapter_dir).name}" if adapter_dir else name
+
+
+def _pending(records: Iterable[dict], done: set[str], limit: int | None) -> tuple[list[dict], int, int]:
+    """(records still to generate, n in scope, n already done). Checks the fields we need."""
+    todo, seen, n, resumed = [], set(), 0, 0
+    for i, rec in enumerate(records, start=1):
+        if limit is not None and n >= limit:
+            break
+        if not isinstance(rec, dict) or rec.get("id") is None:
+            raise RecordError("records", i, "record has no 'id'")
+        if not isinstance(rec.get("context"), str):
+            raise RecordError("records", i, "record has no text field 'context'", str(rec["id"]))
+        rid = str(rec["id"])
+        if rid in seen:
+            raise RecordError("records", i, "duplicate id", rid)
+        seen.add(rid)
+        n += 1
+        if rid in done:
+            resumed += 1
+        else:
+            todo.append(rec)
+    return todo, n, resumed
+
+
+def generate_predictions(model_dir: str | os.PathLike, task: str, records: Iterable[dict],
+                         out_path: str | os.PathLike, adapter_dir: str | os.PathLike | None = None,
+                         batch_size: int = 16, max_input_tokens: int | None = None,
+                         max_new_tokens: int | None = None, device: str | None = None,
+                         dtype: str | None = None, backend: str = "auto", limit: int | None = None,
+                         model_name: str | None = None,
+                         progress: Callable[[int], None] | None = None) -> GenerationStats:
+    """Generate `task` predictions for `records` (task JSONL dicts) into `out_path`; resumable.
+
+    Limits default to the task's registered paper limits. `progress(n)` is called after
+    each batch with the number of records just written.
+    """
+    from cancerllm.io import JsonlAppender, atomic_write_json
+    from cancerllm.models.loading import pick_device
+    from cancerllm.offline import local_model_dir
+    from cancerllm.runs import versions
+    from cancerllm.tasks.registry import get_task
+
+    spec = get_task(task)
+    model_dir = local_model_dir(model_dir)
+    if adapter_dir is not None:
+        adapter_dir = local_model_dir(adapter_dir, "adapter")
+    backend = resolve_backend(backend, device)
+    stats = GenerationStats(
+        task=spec.name, model=model_name or model_label(model_dir, adapter_dir), model_dir=str(model_dir),
+        adapter_dir=str(adapter_dir) if adapter_dir else None, backend=backend,
+        device="cuda" if backend == "vllm" else pick_device(device), batch_size=batch_size,
+        max_input_tokens=max_input_tokens or spec.max_input_tokens,
+        max_new_tokens=max_new_tokens or spec.max_new_tokens, date=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        versions=versions())
+    with JsonlAppender(out_path) as out:
+        todo, stats.n_instances, stats.n_resumed = _pending(records, out.done, limit)
+        if not todo:
+            log.info("%s: all %d predictions already in %s", spec.name, stats.n_instances, out_path)
+            return _earlier_stats(out_path) or stats
+        prompts = [format_prompt(r.get("instruction") or spec.instruction, r["context"]) for r in todo]
+
+        def write(batch: Batch) -> None:
+            for i, text in zip(batch.indices, batch.texts):
+                out.write({"id": todo[i]["id"], "task": spec.name, "prediction": text, "model": stats.model})
+            stats.n_generated += len(batch.indices)
+            stats.generated_tokens += sum(batch.new_tokens)
+            if progress:
+                progress(len(batch.indices))
+
+        run = _run_vllm if backend == "vllm" else _run_hf
+        run(stats, model_dir, adapter_dir, prompts, write, dtype)
+    stats.tokens_per_second = round(stats.generated_tokens / stats.wall_seconds, 2) if stats.wall_seconds else 0.0
+    atomic_write_json(stats_path(out_path), asdict(stats))
+    return stats
+
+
+def _earlier_stats(out_path: str | os.PathLike) -> GenerationStats | None:
+    """The stats a finished earlier run wrote, so a no-op resume still reports its cost."""
+    import dataclasses
+    import json
+    path = stats_path(out_path)
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    names = {f.name for f in dataclasses.fields(GenerationStats)}
+    try:
+        return GenerationStats(**{k: v for k, v in data.items() if k in names})
+    except TypeError:
+        return None
+
+
+def _run_hf(stats: GenerationStats, model_dir: Path, adapter_dir: Path | None, prompts: list[str],
+            write: Callable[[Batch], None], dtype: str | None) -> None:
+    import torch
+    from cancerllm.models.loading import load_causal_lm
+    t0 = time.perf_counter()
+    model, tokenizer = load_causal_lm(model_dir, adapter_dir, device=stats.device, dtype=dtype)
+    stats.load_seconds = round(time.perf_counter() - t0, 3)
+    cuda = stats.device.startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    encoded, truncated = encode_prompts(tokenizer, prompts, stats.max_input_tokens)
+    stats.n_truncated = len(truncated)
+    if truncated:
+        log.warning("%s: %d of %d prompts truncated to %d tokens", stats.task, len(truncated),
+                    len(prompts), stats.max_input_tokens)
+    for batch in iter_generate(model, tokenizer, encoded, stats.max_new_tokens, stats.batch_size):
+        write(batch)
+    stats.wall_seconds = round(time.perf_counter() - t0, 3)
+    if cuda:
+        stats.peak_memory_mb = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        stats.memory_kind = "cuda_max_allocated"
+    else:
+        stats.peak_memory_mb = round(peak_cpu_rss_mb(), 1)
+        stats.memory_kind = "cpu_peak_rss"
+
+
+def _run_vllm(stats: GenerationStats, model_dir: Path, adapter_dir: Path | None, prompts: list[str],
+              write: Callable[[Batch], None], dtype: str | None) -> None:
+    """vLLM path (GPU only, optional): same prompts, same truncation, same output lines.
+
+    vLLM pre-allocates its KV cache (gpu_memory_utilization), so `peak_memory_mb` is what
+    torch saw allocated, not the reservation. Not covered by the CPU test suite.
+    """
+    import json
+
+    import torch
+    from vllm import LLM, SamplingParams
+
+    from cancerllm.models.loading import load_tokenizer
+    t0 = time.perf_counter()
+    tokenizer = load_tokenizer(model_dir)
+    lora = None
+    kwargs: dict = {"model": str(model_dir), "tokenizer": str(model_dir), "seed": 0,
+                    "dtype": dtype or "auto"}
+    if adapter_dir is not None:
+        from vllm.lora.request import LoRARequest
+        rank = json.loads((adapter_dir / "adapter_config.json").read_text()).get("r", 16)
+        # vLLM accepts only some ranks (8, 16, 32, ...): the next power of two holds the adapter.
+        kwargs.update(enable_lora=True, max_lora_rank=1 << (max(8, int(rank)) - 1).bit_length())
+        lora = LoRARequest("adapter", 1, str(adapter_dir))
+    llm = LLM(**kwargs)
+    stats.load_seconds = round(time.perf_counter() - t0, 3)
+    torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    encoded, truncated = encode_prompts(tokenizer, prompts, stats.max_input_tokens)
+    stats.n_truncated = len(truncated)
+    params = SamplingParams(temperature=0.0, max_tokens=stats.max_new_tokens, skip_special_tokens=True)
+    chunk = max(stats.batch_size, 1) * 16  # vLLM schedules its own batches; chunks bound lost work
+    for start in range(0, len(encoded), chunk):
+        idx = list(range(start, min(start + chunk, len(encoded))))
+        outs = llm.generate([{"prompt_token_ids": encoded[i]} for i in idx], params, lora_request=lora,
+                            use_tqdm=False)
+        write(Batch(idx, [clean_generation(o.outputs[0].text) for o in outs],
+                    [len(o.outputs[0].token_ids) for o in outs]))
+    stats.wall_seconds = round(time.perf_counter() - t0, 3)
+    stats.peak_memory_mb = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    stats.memory_kind = "cuda_max_allocated"
+
+
+def read_split(tasks_dir: str | os.PathLike, task: str, split: str = "test") -> list[dict]:
+    """The records of TASKS/<task>/<split>.jsonl (made by `cancerllm data tasks`)."""
+    from cancerllm.errors import InputError
+    from cancerllm.io import read_jsonl
+    path = Path(tasks_dir) / task / f"{split}.jsonl"
+    if not path.is_file():
+        raise InputError(f"no {split} split for task {task!r}: {path} does not exist")
+    return list(read_jsonl(path))

@@ -1,0 +1,158 @@
+"""A loaded model answering task prompts: the one object every inference command shares.
+
+`Engine.answer(task, contexts)` formats the task's prompts and calls the toolkit's batched
+generator with the task's paper limits (`--max-new-tokens` can only lower them). Several
+LoRA adapters can sit on one base: `--adapter DIR` applies to every task,
+`--adapter diagnosis=DIR` to one task (task or command names); a task with no adapter
+runs on the bare base. Generation is serialised by a lock: a torch model is one compute
+resource, and the HTTP service batches requests before they get here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+
+from cancerllm.errors import ConfigError
+from cancerllm.serve.notes import ALIASES, JOBS, Job, job_kind
+
+COMMAND_TASK = {"extract": "phenotype", "diagnose": "diagnosis", "plan": "treatment"}
+
+
+def parse_adapters(specs: list[str] | None) -> dict[str | None, Path]:
+    """['DIR', 'diagnosis=DIR2'] -> {None: DIR, 'diagnosis': DIR2} (checked local folders)."""
+    from cancerllm.offline import local_model_dir
+    from cancerllm.tasks.registry import get_task
+    out: dict[str | None, Path] = {}
+    for spec in specs or []:
+        key, sep, path = str(spec).partition("=")
+        task: str | None = None
+        if sep and (key in COMMAND_TASK or key in ALIASES or key in _task_names()):
+            task = COMMAND_TASK.get(key, key)
+            get_task(task)
+        else:
+            path = str(spec)
+        if task in out:
+            raise ConfigError(f"two adapters given for {task or 'all tasks'}")
+        out[task] = local_model_dir(path, "adapter")
+    return out
+
+
+def _task_names() -> list[str]:
+    from cancerllm.tasks.registry import task_names
+    return task_names()
+
+
+class Engine:
+    """Model + tokenizer + adapter routing; `answer` and `run_jobs` are thread-safe."""
+
+    def __init__(self, model, tokenizer, model_dir: str | os.PathLike,
+                 adapters: dict[str | None, Path] | None = None, adapter_names: dict[str | None, str] | None = None,
+                 batch_size: int = 16, max_new_tokens: int | None = None):
+        self.model, self.tokenizer = model, tokenizer
+        self.model_dir = Path(model_dir)
+        self.adapters = dict(adapters or {})
+        self._adapter_names = dict(adapter_names or {})
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+        self.n_truncated = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike, adapters: list[str] | None = None, device: str | None = None,
+             dtype: str | None = None, batch_size: int = 16, max_new_tokens: int | None = None) -> "Engine":
+        """Load a local model directory (hub names refused) with its adapters."""
+        from cancerllm.models.loading import load_causal_lm
+        from cancerllm.offline import local_model_dir
+        model_dir = local_model_dir(model_dir)
+        routes = parse_adapters(adapters)
+        paths = list(dict.fromkeys(routes.values()))
+        model, tokenizer = load_causal_lm(model_dir, paths[0] if paths else None, device=device, dtype=dtype)
+        names = {paths[0]: "default"} if paths else {}
+        for i, path in enumerate(paths[1:], start=1):
+            names[path] = f"adapter{i}"
+            model.load_adapter(str(path), adapter_name=names[path])
+        return cls(model, tokenizer, model_dir, routes, {k: names[p] for k, p in routes.items()},
+                   batch_size=batch_size, max_new_tokens=max_new_tokens)
+
+    @property
+    def label(self) -> str:
+        from cancerllm.evaluate.generation import model_label
+        only = self.adapters.get(None) if len(self.adapters) == 1 else None
+        return model_label(self.model_dir, only) if only or not self.adapters else f"{self.model_dir.name}+adapters"
+
+    @contextlib.contextmanager
+    def _adapter_for(self, task: str):
+        name = self._adapter_names.get(task, self._adapter_names.get(None))
+        if not self._adapter_names:
+            yield
+        elif name is None:
+            with self.model.disable_adapter():
+                yield
+        else:
+            self.model.set_adapter(name)
+            yield
+
+    def limits(self, task: str) -> tuple[int, int]:
+        from cancerllm.tasks.registry import get_task
+        spec = get_task(task)
+        new = min(spec.max_new_tokens, self.max_new_tokens) if self.max_new_tokens else spec.max_new_tokens
+        return spec.max_input_tokens, new
+
+    def answer(self, task: str, contexts: list[str]) -> list[str]:
+        """Greedy answers of `task`'s model to its prompts built from `contexts`, in order."""
+        from cancerllm.evaluate.generation import generate_with_counts
+        from cancerllm.tasks.prompts import format_prompt
+        from cancerllm.tasks.registry import get_task
+        if not contexts:
+            return []
+        spec = get_task(task)
+        max_in, max_new = self.limits(task)
+        prompts = [format_prompt(spec.instruction, c) for c in contexts]
+        with self._lock, self._adapter_for(task):
+            texts, _, truncated = generate_with_counts(self.model, self.tokenizer, prompts, max_new,
+                                                       self.batch_size, max_in)
+            self.n_truncated += len(truncated)
+        return texts
+
+    def run_jobs(self, jobs: list[Job]) -> list[dict]:
+        """Answer many notes' jobs with one batched generation per task; results in order."""
+        by_task: dict[str, list[int]] = {}
+        for i, job in enumerate(jobs):
+            by_task.setdefault(job.task, []).append(i)
+        answers: dict[int, list[str]] = {}
+        for task, idx in by_task.items():
+            flat = self.answer(task, [c for i in idx for c in jobs[i].contexts])
+            for i in idx:
+                answers[i], flat = flat[:len(jobs[i].contexts)], flat[len(jobs[i].contexts):]
+        return [job.finish(answers[i]) for i, job in enumerate(jobs)]
+
+    def run(self, kind: str, texts: list[str]) -> list[dict]:
+        """`kind` ('extract'|'diagnose'|'plan' or a task name) for each note text."""
+        make = JOBS[job_kind(kind)]
+        return self.run_jobs([make(t) for t in texts])
+
+    def card(self) -> dict:
+        """What is loaded: model, adapters per task, task limits, device, library versions."""
+        import cancerllm
+        from cancerllm.runs import versions
+        from cancerllm.tasks.registry import task_names
+        tasks = {}
+        for name in task_names():
+            max_in, max_new = self.limits(name)
+            adapter = self.adapters.get(name, self.adapters.get(None))
+            tasks[name] = {"max_input_tokens": max_in, "max_new_tokens": max_new,
+                           "adapter": str(adapter) if adapter else None}
+        param = next(self.model.parameters())
+        return {"model": self.label, "model_dir": str(self.model_dir),
+                "adapters": {k or "*": str(v) for k, v in self.adapters.items()}, "tasks": tasks,
+                "device": str(param.device), "dtype": str(param.dtype).replace("torch.", ""),
+                "batch_size": self.batch_size, "cancerllm": getattr(cancerllm, "__version__", None),
+                "versions": versions()}
+
+    def info(self) -> dict:
+        """Short model info attached to each result."""
+        return {"name": self.label, "model_dir": str(self.model_dir),
+                "adapters": {k or "*": str(v) for k, v in self.adapters.items()}}

@@ -1,0 +1,379 @@
+"""What pre-training and instruction tuning share: config pieces, model preparation, the run.
+
+Both stages are thin over Hugging Face `Trainer`: they differ only in the dataset and the
+collator they hand to `run_trainer`. Everything a run leaves behind is written here, so
+the two stages' output folders look the same:
+
+    OUT/config.yaml, run.json       resolved recipe, versions, seed (cancerllm.runs)
+    OUT/metrics.csv                 every logged value, long format: step, epoch, name, value
+    OUT/tensorboard/                the same, when tensorboard is installed
+    OUT/checkpoints/checkpoint-N/   Trainer checkpoints (adapter or model + optimizer + RNG)
+    OUT/adapter/ or OUT/model/      the final LoRA adapter (peft) or full model, with tokenizer
+    OUT/train_metrics.json          losses, steps, wall time, tokens/s, useful tokens/s
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import torch
+from transformers import Trainer, TrainerCallback
+
+from cancerllm.config import Config
+from cancerllm.errors import ConfigError
+from cancerllm.io import atomic_write_json
+from cancerllm.runs import start_run
+
+IGNORE_INDEX = -100  # label value the HF causal-LM loss skips
+
+
+class LoraSettings(Config):
+    """peft `LoraConfig` fields; "all-linear" targets every linear layer except the LM head."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: str | list[str] = "all-linear"
+    bias: Literal["none", "all", "lora_only"] = "none"
+
+
+class TrainerSettings(Config):
+    """The `TrainingArguments` a recipe may set; names and meanings are Hugging Face's.
+
+    `gradient_checkpointing` maps to `activation_checkpointing` (the transformers 5 name).
+    `eval_steps: null` evaluates once, at the end; a value below 1 is a fraction of the
+    total steps (the paper's "evaluation step 0.2"), as in `TrainingArguments`.
+    `bf16` on a CPU uses CPU autocast.
+    """
+
+    per_device_train_batch_size: int = 4
+    per_device_eval_batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 2e-4
+    num_train_epochs: float = 1.0
+    max_steps: int = -1
+    warmup_steps: int | float = 0
+    lr_scheduler_type: str = "linear"
+    weight_decay: float = 0.0
+    optim: str = "adamw_torch"
+    max_grad_norm: float = 1.0
+    bf16: bool = False
+    fp16: bool = False
+    gradient_checkpointing: bool = False
+    logging_steps: int | float = 10
+    eval_steps: int | float | None = None
+    save_steps: int | float = 500
+    save_total_limit: int | None = 2
+    dataloader_num_workers: int = 0
+    full_determinism: bool = False
+
+
+class TrainConfig(Config):
+    """Fields common to pre-training and instruction tuning.
+
+    `method: full` (or `lora: null`) trains every parameter instead of an adapter.
+    `quantization: 4bit` is QLoRA (bitsandbytes NF4 base + LoRA); it needs CUDA.
+    `model_dtype` is the dtype the base weights are loaded in ("auto" keeps the saved one).
+    """
+
+    method: Literal["lora", "full"] = "lora"
+    lora: LoraSettings | None = LoraSettings()
+    quantization: Literal["4bit"] | None = None
+    model_dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    seed: int = 0
+    train: TrainerSettings = TrainerSettings()
+
+    @property
+    def uses_lora(self) -> bool:
+        return self.method == "lora" and self.lora is not None
+
+
+# ---------------------------------------------------------------- model
+
+
+def load_for_training(model_dir: str | os.PathLike, cfg: TrainConfig):
+    """(model, tokenizer) ready for `Trainer`: LoRA-wrapped, quantized or plain per `cfg`.
+
+    The tokenizer pads on the right (training); generation code loads its own, left-padded.
+    The LoRA initialisation draws from the seeded RNG, so a run is reproducible.
+    """
+    from transformers import AutoModelForCausalLM, set_seed
+
+    from cancerllm.models.loading import load_tokenizer
+    from cancerllm.offline import local_model_dir
+
+    model_dir = local_model_dir(model_dir)
+    kwargs: dict = {"local_files_only": True}
+    kwargs["dtype"] = "auto" if cfg.model_dtype == "auto" else getattr(torch, cfg.model_dtype)
+    if cfg.quantization == "4bit":
+        kwargs["quantization_config"] = _bnb_4bit_config(cfg)
+    set_seed(cfg.seed)
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), **kwargs)
+    # No KV cache in training: useless there, clashes with checkpointing, and with a cache
+    # transformers ignores packed position_ids (the document mask of pre-training).
+    model.config.use_cache = False
+    tok = load_tokenizer(model_dir, padding_side="right")
+    if cfg.quantization == "4bit":
+        from peft import prepare_model_for_kbit_training
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=cfg.train.gradient_checkpointing)
+    if cfg.uses_lora:
+        from peft import LoraConfig, get_peft_model
+        lcfg = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                          target_modules=cfg.lora.target_modules, bias=cfg.lora.bias,
+                          task_type="CAUSAL_LM")
+        with warnings.catch_warnings():  # peft still asks for the deprecated name; not ours to fix
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+            model = get_peft_model(model, lcfg)
+    return model, tok
+
+
+def _bnb_4bit_config(cfg: TrainConfig):
+    if not cfg.uses_lora:
+        raise ConfigError("quantization: 4bit trains a LoRA adapter on a frozen quantized base; "
+                          "it cannot be combined with method: full")
+    if not torch.cuda.is_available():
+        raise ConfigError("quantization: 4bit (QLoRA) needs a CUDA GPU (bitsandbytes); this machine "
+                          "has none. Use plain LoRA (quantization: null) on CPU.")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ConfigError("quantization: 4bit needs the bitsandbytes package: pip install bitsandbytes")
+    from transformers import BitsAndBytesConfig
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                              bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.bfloat16)
+
+
+def count_parameters(model) -> dict[str, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"total_params": total, "trainable_params": trainable}
+
+
+# ---------------------------------------------------------------- collators
+
+
+class PaddingCollator:
+    """Pad a batch to its longest example: ids with the pad id, labels with -100, mask 0.
+
+    Examples carry their own `labels` (instruction tuning masks the prompt); without
+    labels the inputs are the labels. Padding is per batch (dynamic), never to a fixed
+    length, so short batches cost less.
+    """
+
+    def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None):
+        self.pad_token_id = pad_token_id
+        self.multiple = pad_to_multiple_of
+
+    def __call__(self, features: list[dict]) -> dict:
+        longest = max(len(f["input_ids"]) for f in features)
+        if self.multiple:
+            longest = -(-longest // self.multiple) * self.multiple
+        ids = torch.full((len(features), longest), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(features), longest), IGNORE_INDEX, dtype=torch.long)
+        mask = torch.zeros((len(features), longest), dtype=torch.long)
+        for i, f in enumerate(features):
+            n = len(f["input_ids"])
+            ids[i, :n] = torch.as_tensor(f["input_ids"])
+            labels[i, :n] = torch.as_tensor(f.get("labels", f["input_ids"]))
+            mask[i, :n] = 1
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+# ---------------------------------------------------------------- logging
+
+
+class CsvLogCallback(TrainerCallback):
+    """Append every value the Trainer logs to OUT/metrics.csv (step, epoch, name, value).
+
+    Long format, so train and eval rows with different keys share one file. On resume the
+    rows logged after the checkpoint being resumed are dropped: they are about to be redone.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        rows = []
+        if self.path.exists():
+            with open(self.path, newline="", encoding="utf-8") as fh:
+                rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= state.global_step]
+        with open(self.path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=["step", "epoch", "name", "value"])
+            w.writeheader()
+            w.writerows(rows)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        with open(self.path, "a", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            for name, value in logs.items():
+                if isinstance(value, (int, float)) and name != "epoch":
+                    w.writerow([state.global_step, round(state.epoch or 0.0, 4), name, value])
+
+
+def read_metrics_csv(path: str | os.PathLike) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [{"step": int(r["step"]), "epoch": float(r["epoch"]), "name": r["name"],
+                 "value": float(r["value"])} for r in csv.DictReader(fh)]
+
+
+# ---------------------------------------------------------------- the run
+
+
+class CountingTrainer(Trainer):
+    """`Trainer` that also counts the tokens it trains on: all, non-padding, loss-bearing.
+
+    Counting happens in `compute_loss`, the documented override point; the training loop
+    itself is Hugging Face's. Counts stay on the device (no per-step sync) and are summed
+    over processes once, at the end. A loss-bearing ("useful") token is a position whose
+    next-token label is not -100.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.token_counts = torch.zeros(3, dtype=torch.long, device=self.args.device)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if model.training:
+            ids, mask, labels = inputs["input_ids"], inputs.get("attention_mask"), inputs.get("labels")
+            zero = torch.zeros((), dtype=torch.long, device=ids.device)
+            counts = torch.stack([
+                zero + ids.numel(),
+                mask.sum() if mask is not None else zero + ids.numel(),
+                (labels[:, 1:] != IGNORE_INDEX).sum() if labels is not None else zero])
+            self.token_counts += counts.to(self.token_counts.device)
+        return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                    num_items_in_batch=num_items_in_batch)
+
+    def summed_token_counts(self) -> dict[str, int]:
+        total = self.accelerator.reduce(self.token_counts, reduction="sum").tolist()
+        return dict(zip(("tokens", "non_padding_tokens", "useful_tokens"), total))
+
+
+def last_checkpoint(out_dir: str | os.PathLike) -> str | None:
+    """The newest complete checkpoint under OUT/checkpoints, or None.
+
+    A checkpoint is complete when its trainer_state.json exists: the Trainer writes it
+    last, so a run killed while saving leaves a folder without it, which is skipped.
+    """
+    ckpt_dir = Path(out_dir) / "checkpoints"
+    if not ckpt_dir.is_dir():
+        return None
+    done = [p for p in ckpt_dir.glob("checkpoint-*")
+            if p.is_dir() and (p / "trainer_state.json").is_file() and p.name.split("-")[-1].isdigit()]
+    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
+
+
+def training_arguments(cfg: TrainConfig, out_dir: Path, has_eval: bool, **extra):
+    """`TrainingArguments` from a recipe; paths and reporting are decided here, not in recipes."""
+    from transformers import TrainingArguments
+    t = cfg.train
+    report_to = ["tensorboard"] if _tensorboard_installed() else []
+    if report_to:
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(out_dir / "tensorboard")  # per run folder
+    eval_strategy = "steps" if (has_eval and t.eval_steps) else "no"
+    if (t.bf16 or t.fp16) and not torch.cuda.is_available():
+        if t.fp16:
+            raise ConfigError("train.fp16 needs a CUDA GPU; on a CPU use train.bf16 or neither")
+        extra.setdefault("use_cpu", True)  # transformers' switch for bf16 autocast on a CPU
+    return TrainingArguments(
+        output_dir=str(out_dir / "checkpoints"),
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        per_device_eval_batch_size=t.per_device_eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        learning_rate=t.learning_rate, num_train_epochs=t.num_train_epochs, max_steps=t.max_steps,
+        warmup_steps=t.warmup_steps, lr_scheduler_type=t.lr_scheduler_type,
+        weight_decay=t.weight_decay, optim=t.optim, max_grad_norm=t.max_grad_norm,
+        bf16=t.bf16, fp16=t.fp16,
+        activation_checkpointing=t.gradient_checkpointing,
+        logging_steps=t.logging_steps, logging_first_step=True,
+        eval_strategy=eval_strategy, eval_steps=t.eval_steps if eval_strategy == "steps" else None,
+        save_strategy="steps", save_steps=t.save_steps, save_total_limit=t.save_total_limit,
+        dataloader_num_workers=t.dataloader_num_workers,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        seed=cfg.seed, data_seed=cfg.seed, full_determinism=t.full_determinism,
+        report_to=report_to, disable_tqdm=False, **extra)
+
+
+def _tensorboard_installed() -> bool:
+    return any(importlib.util.find_spec(m) is not None for m in ("tensorboard", "tensorboardX"))
+
+
+def begin_run(out_dir: str | os.PathLike, cfg: TrainConfig, resume: bool, stage: str):
+    """(OUT, checkpoint to resume or None); writes config.yaml and run.json via `start_run`.
+
+    `resume=True` picks the newest complete checkpoint in OUT/checkpoints (with none
+    there the run starts from the beginning). Without `resume`, an OUT that already holds
+    checkpoints is refused rather than silently mixed with a new run.
+    """
+    checkpoint = last_checkpoint(out_dir)
+    if checkpoint and not resume:
+        raise ConfigError(f"{out_dir} already holds checkpoints of a run; pass --resume to continue "
+                          "it, or choose a new --out")
+    if resume and checkpoint is None:
+        print(f"[train] --resume: no complete checkpoint in {Path(out_dir) / 'checkpoints'}; "
+              "starting fresh", flush=True)
+    return start_run(out_dir, cfg, cfg.seed, stage=stage), checkpoint
+
+
+def run_trainer(model, tokenizer, train_dataset, eval_dataset, collator, cfg: TrainConfig,
+                out: Path, checkpoint: str | None = None, callbacks: list | None = None,
+                args_extra: dict | None = None, extra_metrics: dict | None = None) -> dict:
+    """Train with HF `Trainer` (from `checkpoint` if given), save the final weights and
+    tokenizer, write OUT/train_metrics.json; returns those metrics.
+
+    Resuming restores model, optimizer, scheduler, RNG states and the data position, so
+    a resumed run ends where an uninterrupted one would (tests/train check this).
+    """
+    args = training_arguments(cfg, out, has_eval=eval_dataset is not None, **(args_extra or {}))
+    trainer = CountingTrainer(
+        model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+        data_collator=collator, processing_class=tokenizer,
+        callbacks=[CsvLogCallback(out / "metrics.csv"), *(callbacks or [])])
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    wall = time.perf_counter() - t0
+
+    final_dir = out / ("adapter" if cfg.uses_lora else "model")
+    trainer.save_model(str(final_dir))  # an adapter only, for a peft model
+    eval_loss = trainer.evaluate()["eval_loss"] if eval_dataset is not None else None
+    counts = trainer.summed_token_counts()
+    runtime = result.metrics.get("train_runtime") or wall
+    metrics = {
+        "method": "lora" if cfg.uses_lora else "full",
+        "output": str(final_dir),
+        "resumed_from": checkpoint,
+        "global_step": result.global_step,
+        "epoch": trainer.state.epoch,
+        "train_loss": result.training_loss,  # mean over the steps of this session
+        "last_logged_loss": _last_logged(trainer.state.log_history, "loss"),
+        "eval_loss": eval_loss,
+        "train_runtime_s": round(runtime, 3),
+        "wall_time_s": round(wall, 3),
+        **counts,
+        "tokens_per_s": round(counts["tokens"] / runtime, 1) if runtime else None,
+        "useful_tokens_per_s": round(counts["useful_tokens"] / runtime, 1) if runtime else None,
+        "padding_share": (round(1 - counts["non_padding_tokens"] / counts["tokens"], 4)
+                          if counts["tokens"] else None),
+        **count_parameters(trainer.model),
+        "seed": cfg.seed,
+        **(extra_metrics or {}),
+    }
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(final_dir))
+        atomic_write_json(out / "train_metrics.json", metrics)
+    return metrics
+
+
+def _last_logged(history: list[dict], key: str) -> float | None:
+    values = [h[key] for h in history if key in h]
+    return values[-1] if values else None

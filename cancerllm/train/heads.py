@@ -1,0 +1,321 @@
+"""Train multi-task (or single-task) staging/biomarker heads with Hugging Face `Trainer`.
+
+`cancerllm train heads --recipe heads-tiny --model DIR --data pathology.jsonl --out OUT`
+
+Reads pathology records (`text`, `labels` {field: fine class}; docs/design.md), splits
+them 80/10/10 by patient unless they carry a `split` field (or come as a folder with
+train/validation/test JSONL), and trains `cancerllm.models.heads.MultiTaskHeads`: the
+model's forward returns the summed per-field loss, so the Trainer loop is Hugging
+Face's own; only saving and loading are specialised (an adapter + heads instead of the
+whole base). OUT is both the run folder and the model directory:
+
+    OUT/config.yaml, run.json        resolved recipe, versions, seed
+    OUT/metrics.csv                  everything the Trainer logged (step, epoch, name, value)
+    OUT/checkpoints/checkpoint-N/    adapter + heads + optimizer/scheduler/RNG (for --resume)
+    OUT/adapter_*, heads.*, heads_config.json, tokenizer   the final model (`from_pretrained(OUT)`)
+    OUT/metrics.json                 train loss, steps, parameter counts, validation scores
+
+`--single-task` trains one such model per field into OUT/<field>/ (the precursor's
+one-adapter-one-head design, the baseline the multi-task model is compared with).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import Field, ValidationError, field_validator
+from transformers import Trainer
+
+from cancerllm.config import Config
+from cancerllm.errors import ConfigError, InputError, RecordError
+from cancerllm.models.heads import IGNORE_INDEX, HeadsConfig
+from cancerllm.tasks.staging.schema import FINE
+from cancerllm.train.common import TrainerSettings
+
+log = logging.getLogger(__name__)
+
+SPLIT_ALIASES = {"train": "train", "validation": "validation", "val": "validation", "valid": "validation",
+                 "dev": "validation", "test": "test"}
+
+
+class LossSettings(Config):
+    """Per-field multipliers ({field: w}, default 1) and per-class weighting of the CE.
+
+    `inverse` weights class c by n / (K * count_c) over the training labels (K = classes
+    seen), `sqrt_inverse` by its square root: rare classes (T4, N3, M1, HER2 positive)
+    then count more. NR is an ordinary class in both.
+    """
+
+    field_weights: dict[str, float] = Field(default_factory=dict)
+    class_weights: Literal["none", "inverse", "sqrt_inverse"] = "none"
+
+    @field_validator("field_weights")
+    @classmethod
+    def _known_fields(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(FINE))
+        if unknown:
+            raise ValueError(f"field_weights for unknown fields {unknown}; fields are {list(FINE)}")
+        return value
+
+
+class HeadsTrainConfig(Config):
+    """A heads recipe (recipes/heads-*.yaml). `train` holds Hugging Face TrainingArguments.
+
+    The optimiser is AdamW with two parameter groups (LoRA at `train.learning_rate`, the
+    heads at `heads_learning_rate`), so `train.optim` is not used here. The final model is
+    the last step's (no best-checkpoint selection); validation scores are in metrics.json.
+    """
+
+    seed: int = 0
+    split_seed: int = 0  # the patient -> split hash seed; evaluation must use the same
+    model: HeadsConfig = Field(default_factory=HeadsConfig)
+    loss: LossSettings = Field(default_factory=LossSettings)
+    heads_learning_rate: float | None = 1e-3  # fresh heads learn faster than LoRA; None = same
+    train: TrainerSettings = Field(default_factory=lambda: TrainerSettings(
+        per_device_train_batch_size=8, per_device_eval_batch_size=8, learning_rate=2e-4,
+        num_train_epochs=3.0, logging_steps=10, save_steps=200))
+
+
+# ---------------------------------------------------------------- data
+
+
+def read_records(path: str | os.PathLike, split: str | None = None) -> list[dict]:
+    """Valid pathology records of one JSONL file; a bad line is logged (no text) and skipped."""
+    path = Path(path)
+    records, bad = [], 0
+    with open(path, encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = _check_record(json.loads(line), str(path), line_no)
+            except ValueError:
+                log.warning("%s", RecordError(str(path), line_no, "not valid JSON"))
+                bad += 1
+                continue
+            except RecordError as err:
+                log.warning("%s", err)
+                bad += 1
+                continue
+            if split is not None:
+                rec["split"] = split
+            records.append(rec)
+    if not records:
+        raise InputError(f"{path}: no valid pathology records ({bad} rejected)")
+    return records
+
+
+def _check_record(rec, source: str, line: int) -> dict:
+    if not isinstance(rec, dict):
+        raise RecordError(source, line, "not a JSON object")
+    rid = str(rec.get("id")) if rec.get("id") is not None else None
+    if not isinstance(rec.get("text"), str):
+        raise RecordError(source, line, "no 'text' string", rid)
+    labels = rec.get("labels") or {}
+    if not isinstance(labels, dict):
+        raise RecordError(source, line, "'labels' is not an object", rid)
+    for field, value in labels.items():
+        if field in FINE and value is not None and value not in FINE[field]:
+            raise RecordError(source, line, f"labels.{field}: {value!r} is not one of {FINE[field]}", rid)
+    return rec
+
+
+def load_splits(data: str | os.PathLike, split_seed: int = 0) -> dict[str, list[dict]]:
+    """{train, validation, test: records}. Shared by training and evaluation.
+
+    `data` is a JSONL file, a corpus folder holding pathology.jsonl, or a folder with
+    train.jsonl (+ validation.jsonl, test.jsonl). Records without a `split` field get
+    `cancerllm.data.partition.assign_split(patient_id, split_seed)`: 80/10/10 by patient,
+    the same assignment every task uses, so no patient is on both sides.
+    """
+    from cancerllm.data.partition import assign_split
+    path = Path(data)
+    if path.is_dir() and (path / "train.jsonl").is_file():
+        records = [r for s in ("train", "validation", "test") if (path / f"{s}.jsonl").is_file()
+                   for r in read_records(path / f"{s}.jsonl", split=s)]
+    elif path.is_dir() and (path / "pathology.jsonl").is_file():
+        records = read_records(path / "pathology.jsonl")
+    elif path.is_file():
+        records = read_records(path)
+    else:
+        raise InputError(f"{data}: expected pathology.jsonl, a corpus folder holding it, or a folder "
+                         "with train.jsonl / validation.jsonl / test.jsonl")
+    splits: dict[str, list[dict]] = {"train": [], "validation": [], "test": []}
+    for rec in records:
+        given = rec.get("split")
+        if given is not None and str(given).lower() not in SPLIT_ALIASES:
+            raise InputError(f"{data}: record {rec.get('id')!r} has unknown split {given!r}")
+        split = (SPLIT_ALIASES[str(given).lower()] if given is not None
+                 else assign_split(str(rec.get("patient_id") or rec.get("id")), split_seed))
+        splits[split].append(rec)
+    return splits
+
+
+def label_ids(rec: dict, fields: list[str]) -> list[int]:
+    """Class indices of the record's labels; -100 where a field is unlabelled (never for NR)."""
+    labels = rec.get("labels") or {}
+    return [FINE[f].index(labels[f]) if labels.get(f) is not None else IGNORE_INDEX for f in fields]
+
+
+def class_weights(label_rows: list[list[int]], fields: list[str], how: str) -> dict[str, list[float]]:
+    """Per-class CE weights from training label counts (see LossSettings); {} for `none`."""
+    if how == "none":
+        return {}
+    out = {}
+    for i, f in enumerate(fields):
+        counts = [0] * len(FINE[f])
+        for row in label_rows:
+            if row[i] != IGNORE_INDEX:
+                counts[row[i]] += 1
+        n, seen = sum(counts), sum(c > 0 for c in counts)
+        w = [n / (seen * c) if c else 1.0 for c in counts]
+        out[f] = [math.sqrt(x) for x in w] if how == "sqrt_inverse" else w
+    return out
+
+
+def _encode_batch(batch: dict, tokenizer, cfg: dict) -> dict:
+    from cancerllm.models.heads import encode_reports
+    return {"input_ids": encode_reports(tokenizer, batch["text"], cfg["max_length"], cfg["overlap"],
+                                        cfg["max_chunks"], cfg["reorder_sections"])}
+
+
+def build_dataset(model, records: list[dict]):
+    """An Arrow dataset of report windows (`input_ids`: [window][token]) and `labels`.
+
+    The map function gets the tokenizer, not the model: `datasets` fingerprints the
+    function and its arguments, and hashing a model's weights would be slow.
+    """
+    from datasets import Dataset
+    c = model.heads_config
+    ds = Dataset.from_dict({"text": [r["text"] for r in records],
+                            "labels": [label_ids(r, model.fields) for r in records]})
+    return ds.map(_encode_batch, batched=True, remove_columns=["text"],
+                  fn_kwargs={"tokenizer": model.tokenizer, "cfg": c.model_dump()})
+
+
+# ---------------------------------------------------------------- trainer
+
+
+class HeadsTrainer(Trainer):
+    """`Trainer` that saves and reloads only the adapter and the heads (not the frozen base).
+
+    The two overridden methods are the Trainer's save/load hooks; the training loop,
+    optimisation, logging, checkpoint rotation and resume logic are Hugging Face's.
+    Single-process or DDP; FSDP/DeepSpeed checkpoint formats are not supported.
+    """
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        output_dir = output_dir or self.args.output_dir
+        if self.args.should_save:
+            self.accelerator.unwrap_model(self.model).save_pretrained(output_dir)
+            torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        (model or self.model).load_trainable(resume_from_checkpoint)
+
+
+def _optimizer(model, cfg: HeadsTrainConfig):
+    """AdamW with the heads in their own group (their own learning rate)."""
+    heads = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("heads.")]
+    lora = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("heads.")]
+    lr = cfg.train.learning_rate
+    groups = [{"params": lora, "lr": lr},
+              {"params": heads, "lr": cfg.heads_learning_rate or lr}]
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=cfg.train.weight_decay)
+
+
+def train_one(model_dir: str | os.PathLike, splits: dict[str, list[dict]], out_dir: str | os.PathLike,
+              cfg: HeadsTrainConfig, resume: bool = False) -> dict:
+    """Train one heads model (fields = cfg.model.fields) into `out_dir`; returns its metrics."""
+    from cancerllm.evaluate.heads import score_predictions
+    from cancerllm.models.heads import HeadsCollator, MultiTaskHeads
+    from cancerllm.runs import start_run, write_metrics
+    from cancerllm.train.common import CsvLogCallback, last_checkpoint, training_arguments
+
+    out = Path(out_dir)
+    checkpoint = last_checkpoint(out)
+    if checkpoint and not resume:
+        raise ConfigError(f"{out} already holds checkpoints of a run; pass --resume to continue it, "
+                          "or choose a new --out")
+    fields = cfg.model.fields
+    train_recs = [r for r in splits["train"] if any(x != IGNORE_INDEX for x in label_ids(r, fields))]
+    if not train_recs:
+        raise InputError(f"no training record has a label for {fields}")
+    val_recs = [r for r in splits["validation"] if any(x != IGNORE_INDEX for x in label_ids(r, fields))]
+    start_run(out, cfg, cfg.seed, stage="train.heads")
+    model = MultiTaskHeads.from_base(model_dir, cfg.model)
+    train_ds = build_dataset(model, train_recs)
+    model.set_loss_weights({f: w for f, w in cfg.loss.field_weights.items() if f in fields},
+                           class_weights(train_ds["labels"], fields, cfg.loss.class_weights))
+    val_ds = build_dataset(model, val_recs) if val_recs else None
+
+    args = training_arguments(cfg, out, has_eval=val_ds is not None, remove_unused_columns=False,
+                              prediction_loss_only=True, label_names=["labels"],
+                              ddp_find_unused_parameters=False)
+    trainer = HeadsTrainer(
+        model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
+        data_collator=HeadsCollator(model.tokenizer), optimizers=(_optimizer(model, cfg), None),
+        callbacks=[CsvLogCallback(out / "metrics.csv")])
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=checkpoint if resume else None)
+    wall = time.perf_counter() - t0
+    metrics = {
+        "fields": fields, "resumed_from": checkpoint if resume else None,
+        "global_step": result.global_step, "epoch": trainer.state.epoch,
+        "train_loss": result.training_loss,
+        "first_logged_loss": _logged(trainer.state.log_history, "loss", 0),
+        "last_logged_loss": _logged(trainer.state.log_history, "loss", -1),
+        "wall_time_s": round(wall, 3),
+        "n_train": len(train_recs), "n_validation": len(val_recs),
+        "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "total_params": sum(p.numel() for p in model.parameters()),
+        "seed": cfg.seed, "split_seed": cfg.split_seed,
+    }
+    if trainer.is_world_process_zero():
+        model.save_pretrained(out)
+        if val_recs:
+            preds = model.predict([r["text"] for r in val_recs], cfg.train.per_device_eval_batch_size)
+            scores = score_predictions(val_recs, [{f: p[f]["label"] for f in fields} for p in preds],
+                                       fields, n_boot=0)["systems"]["heads"]
+            metrics["validation"] = {"scale": "x100",
+                                     "headline_coarse_macro_f1": scores["headline"]["macro_f1"],
+                                     "fields": scores["fields"]}
+        write_metrics(out, metrics)
+    return metrics
+
+
+def _logged(history: list[dict], key: str, which: int) -> float | None:
+    values = [h[key] for h in history if key in h]
+    return values[which] if values else None
+
+
+def train_heads(model_dir: str | os.PathLike, data: str | os.PathLike, out_dir: str | os.PathLike,
+                cfg: HeadsTrainConfig | None = None, fields: list[str] | None = None,
+                single_task: bool = False, resume: bool = False) -> dict:
+    """Train the multi-task heads (or, `single_task`, one model per field in OUT/<field>/).
+
+    `fields` restricts the heads (default: the recipe's, i.e. all seven). Returns the
+    metrics of the model trained, or {field: metrics} for single-task.
+    """
+    cfg = cfg or HeadsTrainConfig()
+    if fields:
+        try:
+            model_cfg = HeadsConfig.model_validate({**cfg.model.model_dump(), "fields": fields})
+        except ValidationError as exc:
+            raise ConfigError(f"--fields {','.join(fields)}: {exc.errors()[0]['msg']}") from None
+        cfg = cfg.model_copy(update={"model": model_cfg})
+    splits = load_splits(data, cfg.split_seed)
+    if not single_task:
+        return train_one(model_dir, splits, out_dir, cfg, resume=resume)
+    results = {}
+    for field in cfg.model.fields:
+        one = cfg.model_copy(update={"model": cfg.model.model_copy(update={"fields": [field]})})
+        results[field] = train_one(model_dir, splits, Path(out_dir) / field, one, resume=resume)
+    return results

@@ -1,0 +1,107 @@
+"""`cancerllm predict` over a file: error entries, kill + restart, and the one-note commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cancerllm.errors import OfflineError
+from cancerllm.serve.predict import predict
+from tests.serve.lively import NOTES
+
+ROOT = Path(__file__).resolve().parents[2]
+LIMIT = max(len(n) for n in NOTES)
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_bad_records_get_error_entries_and_the_rest_continue(engine, tmp_path):
+    rows = [json.dumps({"id": "a", "text": NOTES[0]}), "{not json", json.dumps(["a list"]),
+            json.dumps({"text": NOTES[1]}), json.dumps({"id": ["x"], "text": NOTES[1]}),
+            json.dumps({"id": "b", "text": 42}), json.dumps({"id": "c", "text": "  "}),
+            json.dumps({"id": "d", "text": "x" * (LIMIT + 1)}), json.dumps({"id": "a", "text": NOTES[2]}),
+            "", json.dumps({"id": 7, "text": NOTES[2]})]
+    source = tmp_path / "notes.jsonl"
+    source.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out.jsonl"
+    counts = predict("diagnose", "unused", source, out, max_chars=LIMIT, progress=False, engine=engine)
+    assert counts["records"] == 10 and counts["written"] == 2 and counts["errors"] == 8
+    by_line = {r["line"]: r for r in _lines(out)}
+    assert sorted(by_line) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 11]  # every non-blank line exactly once
+    errors = {line: (r["id"], r["error"]) for line, r in by_line.items() if "error" in r}
+    assert errors[2] == (None, "not valid JSON") and errors[3] == (None, "not a JSON object")
+    assert errors[4] == (None, "missing id") and errors[5][0] is None and "string or integer" in errors[5][1]
+    assert errors[6][0] == "b" and "must be a string" in errors[6][1]
+    assert errors[7] == ("c", "empty text") and errors[8][0] == "d" and "too long" in errors[8][1]
+    assert errors[9][0] is None and "duplicate id 'a'" in errors[9][1]
+    assert by_line[1]["prediction"] == engine.run("diagnose", [NOTES[0]])[0]["prediction"]
+    assert by_line[11]["id"] == 7 and by_line[11]["task"] == "diagnosis"
+    assert all(NOTES[1][:20] not in r.get("error", "") for r in by_line.values())
+    # A rerun has nothing left to do.
+    again = predict("diagnose", "unused", source, out, max_chars=LIMIT, progress=False, engine=engine)
+    assert again["resumed"] == 10 and again["written"] == 0 and len(_lines(out)) == 10
+
+
+def test_killed_run_restarts_with_every_record_exactly_once(engine, lively_model_dir, tmp_path):
+    notes = [{"id": f"n{i}", "text": f"{NOTES[i % len(NOTES)]}\nVisit number {i}."} for i in range(60)]
+    source, out = tmp_path / "notes.jsonl", tmp_path / "out.jsonl"
+    source.write_text("".join(json.dumps(n) + "\n" for n in notes))
+    cmd = [sys.executable, "-m", "cancerllm.cli", "predict", "--task", "diagnose", "--model", str(lively_model_dir),
+           "--input", str(source), "--output", str(out), "--batch-size", "1", "--max-new-tokens", "12",
+           "--device", "cpu", "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.time() + 90
+    while not (out.exists() and out.read_text().count("\n") >= 3):
+        assert proc.poll() is None and time.time() < deadline, "predict did not start writing"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = out.read_text().count("\n")
+    assert 3 <= done_before < len(notes)  # killed half way
+    with open(out, "a") as fh:
+        fh.write('{"id": "n59", "line": 60, "task": "diag')  # a torn last line, as a kill can leave
+
+    counts = predict("diagnose", str(lively_model_dir), source, out, batch_size=8, progress=False, engine=engine)
+    assert counts["resumed"] == done_before and counts["written"] == len(notes) - done_before
+    lines = _lines(out)
+    assert sorted(r["id"] for r in lines) == sorted(n["id"] for n in notes)  # none lost, none twice
+    expected = engine.run("diagnose", [n["text"] for n in notes])
+    assert {r["id"]: r["prediction"] for r in lines} == {n["id"]: e["prediction"] for n, e in zip(notes, expected)}
+
+
+def test_hub_name_is_refused(tmp_path):
+    source = tmp_path / "notes.jsonl"
+    source.write_text(json.dumps({"id": 1, "text": "note"}) + "\n")
+    with pytest.raises(OfflineError, match="hub name"):
+        predict("extract", "mistralai/Mistral-7B-v0.1", source, tmp_path / "out.jsonl", progress=False)
+    from cancerllm.cli import app
+    result = CliRunner().invoke(app, ["diagnose", "--model", "BioMistral/BioMistral-7B", "--text", "note"])
+    assert isinstance(result.exception, OfflineError)
+
+
+def test_note_commands_print_answers(lively_model_dir, tmp_path):
+    from cancerllm.cli import app
+    runner = CliRunner()
+    base = ["--model", str(lively_model_dir), "--device", "cpu", "--max-new-tokens", "6"]
+    extracted = runner.invoke(app, ["extract", "--text", NOTES[4], *base])
+    assert extracted.exit_code == 0, extracted.output
+    result = json.loads(extracted.stdout)
+    assert result["n_sentences"] == 2 and len(result["phenotypes"]) == 8
+    assert result["model"]["model_dir"] == str(Path(lively_model_dir).resolve())
+    note = tmp_path / "note.txt"
+    note.write_text(NOTES[0])
+    planned = runner.invoke(app, ["plan", "--file", str(note), "--json", *base])
+    assert planned.exit_code == 0 and json.loads(planned.stdout)["task"] == "treatment"
+    both = runner.invoke(app, ["diagnose", "--file", str(note), "--text", "x", *base])
+    assert both.exit_code != 0 and "not both" in str(both.exception)
