@@ -49,6 +49,9 @@ class DemoConfig(Config):
     single_task_fields: list[str] = ["pT", "pN", "grade", "ER", "PR", "HER2", "M"]
     eval_limits: dict[str, int] = {"phenotype": 160, "diagnosis": 40, "treatment": 40}
     eval_batch_size: int = 16
+    # Caps below the paper's 50/500/500 so an untrained-to-stop model cannot eat the CPU budget;
+    # every synthetic reference is far shorter (diagnosis ~12 words, plan ~27 words).
+    eval_max_new_tokens: dict[str, int] = {"phenotype": 50, "diagnosis": 96, "treatment": 160}
     zero_shot_limit: int = 40
     robustness: dict = {}
 
@@ -81,8 +84,8 @@ def _peak_rss_mb() -> float:
 
 
 def _train_summary(metrics: dict) -> dict:
-    keys = ("train_loss", "eval_loss", "global_step", "train_seconds", "tokens_per_second",
-            "useful_tokens_per_second", "padding_share", "trainable_parameters", "total_parameters")
+    keys = ("train_loss", "eval_loss", "global_step", "wall_time_s", "tokens", "useful_tokens",
+            "tokens_per_s", "useful_tokens_per_s", "padding_share", "trainable_params", "total_params")
     return {k: metrics[k] for k in keys if k in metrics}
 
 
@@ -183,7 +186,8 @@ def _evaluation_stages(cfg: DemoConfig, p: _Paths, stage: StageRunner) -> None:
                   ModelRef("base+CPT+IT", str(p.cpt), str(p.it_cpt / "adapter"))]
         results = {}
         for task, limit in cfg.eval_limits.items():
-            part = compare_models(models, [task], p.tasks, p.compare, "test", limit, cfg.eval_batch_size)
+            part = compare_models(models, [task], p.tasks, p.compare, "test", limit, cfg.eval_batch_size,
+                                  max_new_tokens=cfg.eval_max_new_tokens)
             for model, per_task in part.items():
                 results.setdefault(model, {}).update(per_task)
         results["rules (non-LLM)"] = {"phenotype": _rules_phenotype(cfg, p)}

@@ -37,12 +37,14 @@ def _training(stages: dict) -> list[str]:
         if r:
             fmt = lambda k, f="{:.3f}": f.format(r[k]) if isinstance(r.get(k), (int, float)) else ""  # noqa: E731
             rows.append([label, fmt("global_step", "{:.0f}"), fmt("train_loss"), fmt("eval_loss"),
-                         fmt("tokens_per_second", "{:.0f}"), fmt("useful_tokens_per_second", "{:.0f}"),
-                         fmt("trainable_parameters", "{:,}")])
+                         fmt("tokens_per_s", "{:.0f}"), fmt("useful_tokens_per_s", "{:.0f}"),
+                         fmt("padding_share", "{:.1%}"), fmt("trainable_params", "{:,}")])
     if not rows:
         return []
     return ["## Training", "", *_table(["stage", "steps", "train loss", "eval loss", "tokens/s",
-                                        "useful tokens/s", "trainable params"], rows), ""]
+                                        "useful tokens/s", "padding", "trainable params"], rows), "",
+            "Useful tokens are the loss-bearing ones: every block token in pre-training, response "
+            "tokens only in instruction tuning.", ""]
 
 
 def _task_counts(tasks_dir: Path) -> list[str]:

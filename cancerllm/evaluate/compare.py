@@ -132,8 +132,12 @@ def write_comparison(results: dict, out_dir: str | os.PathLike, config: dict | N
 
 def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os.PathLike,
                    out_dir: str | os.PathLike, split: str = "test", limit: int | None = None,
-                   batch_size: int = 16, mode: str = "reference") -> dict:
-    """Generate + score every (model, task); resumable (predictions files are appended)."""
+                   batch_size: int = 16, mode: str = "reference",
+                   max_new_tokens: dict[str, int] | None = None) -> dict:
+    """Generate + score every (model, task); resumable (predictions files are appended).
+
+    `max_new_tokens` caps generation per task below the task's registered (paper) limit.
+    """
     from cancerllm.evaluate.generation import generate_predictions
     from cancerllm.evaluate.scoring import score_files
     out = Path(out_dir)
@@ -147,7 +151,8 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
                 atomic_write_jsonl(refs_path, ({"id": r["id"], "response": r["response"]} for r in records))
             pred_path = out / "predictions" / ref.name / f"{task}.jsonl"
             stats = generate_predictions(ref.model_dir, task, records, pred_path,
-                                         adapter_dir=ref.adapter_dir, batch_size=batch_size)
+                                         adapter_dir=ref.adapter_dir, batch_size=batch_size,
+                                         max_new_tokens=(max_new_tokens or {}).get(task))
             scored = score_files(pred_path, refs_path, mode=mode)
             results.setdefault(ref.name, {})[task] = {
                 "scores": scored.aggregate,
@@ -155,5 +160,6 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
                 "model_dir": str(ref.model_dir), "adapter_dir": ref.adapter_dir,
             }
     write_comparison(results, out, {"models": [dataclasses.asdict(m) for m in models], "tasks": tasks,
-                                    "split": split, "limit": limit, "mode": mode})
+                                    "split": split, "limit": limit, "mode": mode,
+                                    "max_new_tokens": max_new_tokens})
     return results
