@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from cancerllm.data.sections import render_sections
@@ -28,3 +28,20 @@ def iter_note_sections(corpus_dir: str) -> Iterator[tuple[dict, dict[str, str]]]
             from cancerllm.data.sections import parse_sections
             sections = parse_sections(rec.get("text", ""))
         yield rec, sections
+
+
+def section_task_builder(task: str, instruction: str, input_keys: list[str], response_key: str,
+                         id_suffix: str) -> Callable[[str], Iterator[dict]]:
+    """A `build` for a note task: numbered `input_keys` sections in, `response_key` section out.
+
+    Notes whose response section is empty, or whose input sections are all empty, give no record.
+    """
+    def build(corpus_dir: str) -> Iterator[dict]:
+        for rec, sections in iter_note_sections(corpus_dir):
+            response = sections.get(response_key, "").strip()
+            if not response or not any(sections.get(k, "").strip() for k in input_keys):
+                continue
+            yield {"id": f"{rec['id']}-{id_suffix}", "patient_id": rec.get("patient_id", ""), "task": task,
+                   "instruction": instruction, "context": numbered_sections(sections, input_keys),
+                   "response": response, "source_id": rec["id"]}
+    return build
