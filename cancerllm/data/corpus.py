@@ -14,6 +14,7 @@ documents form the language-model validation split.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -31,6 +32,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _WORD = re.compile(r"\w+")
+MINHASH_MAX_WORDS = 100_000   # near-duplicate signature: a document's first words (see NearDuplicateFilter)
+_MINHASH_BATCH = 10_000
 
 
 class CorpusConfig(Config):
@@ -74,11 +77,15 @@ class NearDuplicateFilter:
 
     def seen(self, text: str) -> bool:
         from datasketch import MinHash
-        words = _WORD.findall(text.lower())
+        # A huge note (tens of MB) must not cost memory in proportion to its length: the
+        # signature covers its first MINHASH_MAX_WORDS words, fed to datasketch in slices
+        # (its update_batch holds a shingles x num_perm array). Shorter notes are signed whole.
+        words = [m.group() for m in itertools.islice(_WORD.finditer(text.lower()), MINHASH_MAX_WORDS)]
         k = min(self.shingle, max(1, len(words)))
-        shingles = {" ".join(words[i:i + k]).encode() for i in range(max(1, len(words) - k + 1))}
+        shingles = list({" ".join(words[i:i + k]).encode() for i in range(max(1, len(words) - k + 1))})
         mh = MinHash(num_perm=self.num_perm, seed=1)
-        mh.update_batch(list(shingles))
+        for i in range(0, len(shingles), _MINHASH_BATCH):
+            mh.update_batch(shingles[i:i + _MINHASH_BATCH])
         if self.lsh.query(mh):
             return True
         self.lsh.insert(str(self.n), mh)
