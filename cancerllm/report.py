@@ -90,10 +90,7 @@ def write_demo_report(out: Path, cfg) -> Path:
                           "Zero-shot prompting of the tiny LM (a stand-in for prompting a large model)")
     robust = out / "robustness"
     if robust.exists():
-        try:
-            from cancerllm.robustness.testbeds import robustness_section
-            parts += ["## Robustness (small rates; full curves: `cancerllm robust ...`)", "",
-                      robustness_section(robust), ""]
-        except ImportError:
-            pass
+        from cancerllm.robustness.testbeds import robustness_section
+        parts += ["## Robustness (small rates; full curves: `cancerllm robust ...`)", "",
+                  robustness_section(robust), ""]
     return atomic_write_text(out / "report.md", "\n".join(parts))

@@ -5,3 +5,61 @@ from __future__ import annotations
 import typer
 
 app = typer.Typer(no_args_is_help=True, help="robustness stage")
+
+
+def _echo_curves(summary: dict) -> None:
+    for task, curve in summary["curves"].items():
+        for c in curve:
+            extra = ""
+            if "average_f1_normalized" in c:
+                rec = c.get("recovered_share")
+                extra = (f", normalised {c['average_f1_normalized']:.2f}, recovered "
+                         f"{'-' if rec is None else f'{100 * rec:.0f}%'}")
+            typer.echo(f"{task} rate {c['rate']:g} (measured {100 * c['measured_rate']:.1f}%): "
+                       f"average F1 {c['average_f1']:.2f}{extra}")
+    typer.echo(f"tables, results.json and average_f1.png in {summary['out']}")
+
+
+@app.command("counterfactual")
+def counterfactual_cmd(
+    model: str = typer.Option(..., help="Local base model directory to fine-tune at every rate."),
+    tasks_dir: str = typer.Option(..., help="Task folder with phenotype/{train,validation,test}.jsonl."),
+    out: str = typer.Option(..., help="Run folder (rerun with the same settings to resume)."),
+    rates: str = typer.Option("0.2,0.4,0.6,0.8", help="Shares of training instances to mislabel; 0 is always added."),
+    recipe: str = typer.Option("finetune-tiny", help="Fine-tuning recipe, the same at every rate."),
+    seed: int = typer.Option(0, help="Seed of the corrupted instances and the training subset."),
+    limit_test: int = typer.Option(None, help="Only the first N phenotype test records."),
+    batch_size: int = typer.Option(16, help="Prompts per generation batch."),
+    max_new_tokens: int = typer.Option(None, help="Override the task's new-token limit."),
+    override: list[str] = typer.Argument(None, help="key=value recipe overrides, e.g. train.max_steps=20."),
+):
+    """Fine-tune on phenotype data with a share of wrong answers; score on the clean test split."""
+    from cancerllm.robustness.testbeds import run_counterfactual
+    _echo_curves(run_counterfactual(model, tasks_dir, out, rates, recipe, override or [], seed, limit_test,
+                                    batch_size, max_new_tokens))
+
+
+@app.command("misspell")
+def misspell_cmd(
+    model: str = typer.Option(..., help="Local model directory (hub names are refused)."),
+    adapter: str = typer.Option(None, help="LoRA adapter directory (evaluated unmerged)."),
+    tasks_dir: str = typer.Option(..., help="Task folder (cancerllm data tasks --out)."),
+    out: str = typer.Option(..., help="Run folder (rerun with the same settings to resume)."),
+    rates: str = typer.Option("0.02,0.04,0.06,0.08,0.2,0.4,0.6,0.8",
+                              help="Shares of the words to misspell; 0 is always added."),
+    tasks: str = typer.Option("diagnosis,treatment", help="Tasks whose test inputs are misspelled."),
+    normalize_spelling: bool = typer.Option(False, "--normalize-spelling",
+                                            help="Also evaluate on inputs corrected by the spelling normaliser."),
+    vocab_from: str = typer.Option(None, help="Clean text for the normaliser's vocabulary: a task or corpus "
+                                   "folder, JSONL/txt file, or saved vocabulary .json (default: the tasks' "
+                                   "train splits)."),
+    abbreviations: str = typer.Option(None, help="Abbreviation list or folder of lists the normaliser keeps."),
+    seed: int = typer.Option(0, help="Seed of the misspellings."),
+    limit: int = typer.Option(None, help="Only the first N test records per task."),
+    batch_size: int = typer.Option(16, help="Prompts per generation batch."),
+    max_new_tokens: int = typer.Option(None, help="Override the task's new-token limit."),
+):
+    """Misspell a share of the words of the test inputs; score with and without the normaliser."""
+    from cancerllm.robustness.testbeds import run_misspell
+    _echo_curves(run_misspell(model, tasks_dir, out, rates, adapter, tasks, normalize_spelling, vocab_from,
+                              abbreviations, seed, limit, batch_size, max_new_tokens))

@@ -1,0 +1,207 @@
+"""Misspelling testbed (paper 2.5, Table 6) and what the spelling normaliser wins back.
+
+For each task (diagnosis and treatment by default) and each rate (and rate 0, the clean
+reference) `run_misspell`:
+  1. misspells that share of the eligible words of each test input's `context`
+     (`misspell.misspell_records`, seeded; numbers, acronyms and section headers are
+     never touched) and records the share really misspelled (`measured_rate`);
+  2. evaluates the model on those inputs against the clean references;
+  3. with `normalize_spelling`, runs the `SpellingNormalizer` over the misspelled inputs,
+     evaluates again, and counts how many misspelled words it restored exactly, left
+     as they were, or "corrected" to another word, and how many clean words it changed.
+At rate 0 the normalised run shows what the normaliser costs on clean text.
+
+Design choice, unlike the paper: the paper misspells the *training* data of the
+diagnosis and treatment tasks; here the model is trained on clean data and only its
+evaluation inputs are misspelled. That isolates the model's robustness to noisy input
+(what a deployed model meets) from its ability to learn from noisy labels, and needs one
+model instead of one per rate. Training on misspelled data is not supported.
+
+The normaliser's vocabulary is learned from clean *training* text only: by default the
+training contexts of the evaluated tasks (`vocab_from` may name a task folder, a corpus
+folder, a JSONL or text file, or a saved vocabulary JSON), plus the built-in medical word
+list and abbreviations (`abbreviations` adds a list or a folder of lists). It is saved as
+OUT/normalizer.json. Per task and rate, OUT/<task>/rate-R/ holds the misspelled and
+normalised inputs, the misspelling report (every change), predictions and result.json
+(written last: a rerun skips finished rates).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from cancerllm.errors import InputError
+from cancerllm.io import atomic_write_json, atomic_write_jsonl, read_jsonl
+from cancerllm.robustness.bed_common import begin_testbed, evaluate_records, model_name, parse_rates, rate_name
+from cancerllm.robustness.misspell import TOKEN, misspell_records
+from cancerllm.robustness.normalize import SpellingNormalizer, load_abbreviations
+
+PAPER_RATES = (0.02, 0.04, 0.06, 0.08, 0.2, 0.4, 0.6, 0.8)
+TASKS = ("diagnosis", "treatment")
+FIELD = "context"
+
+
+# ---------------------------------------------------------------- the normaliser
+
+
+def _record_texts(path: Path) -> Iterator[str]:
+    """The `context` (task records) or `text` (corpus records) of each JSONL line."""
+    for rec in read_jsonl(path):
+        text = rec.get("context") if isinstance(rec.get("context"), str) else rec.get("text")
+        if isinstance(text, str):
+            yield text
+
+
+def vocabulary_texts(source: str | os.PathLike | None, tasks_dir: str | os.PathLike,
+                     tasks: Sequence[str]) -> Iterator[str]:
+    """Clean text to learn the vocabulary from; never an evaluation split.
+
+    None: TASKS/<task>/train.jsonl of the evaluated tasks. A folder: every train.jsonl one
+    level down (a task folder, or a corpus folder's clean/), else every *.jsonl in it. A
+    .jsonl file: its records. Any other file: its lines.
+    """
+    if source is None:
+        paths = [Path(tasks_dir) / t / "train.jsonl" for t in tasks]
+    else:
+        source = Path(source)
+        if source.is_dir():
+            paths = sorted(source.glob("*/train.jsonl")) or sorted(source.glob("*.jsonl"))
+        elif source.is_file():
+            paths = [source]
+        else:
+            raise InputError(f"vocabulary source not found: {source}")
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing or not paths:
+        raise InputError(f"no training text for the spelling vocabulary: {', '.join(missing) or source}")
+    for path in paths:
+        if path.suffix == ".jsonl":
+            yield from _record_texts(path)
+        else:
+            yield from path.read_text(encoding="utf-8").splitlines()
+
+
+def build_normalizer(tasks_dir: str | os.PathLike, tasks: Sequence[str],
+                     vocab_from: str | os.PathLike | None = None,
+                     abbreviations: str | os.PathLike | None = None) -> SpellingNormalizer:
+    """A `SpellingNormalizer` from clean training text (or a saved vocabulary .json)."""
+    if vocab_from is not None and Path(vocab_from).suffix == ".json":
+        norm = SpellingNormalizer.load(vocab_from)
+        if abbreviations is None:
+            return norm
+        return SpellingNormalizer(norm.scores, norm.abbreviations | load_abbreviations(abbreviations),
+                                  min_similarity=norm.min_similarity, long_word_min_len=norm.long_word_min_len,
+                                  long_word_min_score=norm.long_word_min_score)
+    return SpellingNormalizer.from_texts(vocabulary_texts(vocab_from, tasks_dir, tasks), abbreviations)
+
+
+def word_restoration(clean: Sequence[dict], misspelled: Sequence[dict], normalized: Sequence[dict],
+                     field: str = FIELD) -> dict:
+    """How the normaliser treated each word, aligned by token position.
+
+    Misspelling and normalising both replace a word by a word, so the i-th token of the
+    three versions of a text is the same word. `restored_share` = restored / misspelled.
+    """
+    counts = Counter(misspelled=0, restored=0, left_misspelled=0, wrongly_corrected=0,
+                     clean_words_changed=0, unaligned_records=0)
+    for c, m, n in zip(clean, misspelled, normalized):
+        a, b, d = (TOKEN.findall(r[field]) for r in (c, m, n))
+        if not len(a) == len(b) == len(d):
+            counts["unaligned_records"] += 1
+            continue
+        for word, typo, fixed in zip(a, b, d):
+            if word != typo:
+                counts["misspelled"] += 1
+                counts["restored" if fixed == word else "left_misspelled" if fixed == typo
+                       else "wrongly_corrected"] += 1
+            elif fixed != word:
+                counts["clean_words_changed"] += 1
+    out = dict(counts)
+    out["restored_share"] = counts["restored"] / counts["misspelled"] if counts["misspelled"] else None
+    return out
+
+
+# ---------------------------------------------------------------- the sweep
+
+
+def run_misspell(model: str | os.PathLike, tasks_dir: str | os.PathLike, out: str | os.PathLike,
+                 rates: str | Iterable[float] = PAPER_RATES, adapter: str | os.PathLike | None = None,
+                 tasks: str | Sequence[str] = TASKS, normalize_spelling: bool = False,
+                 vocab_from: str | os.PathLike | None = None, abbreviations: str | os.PathLike | None = None,
+                 seed: int = 0, limit: int | None = None, batch_size: int = 16,
+                 max_new_tokens: int | None = None, split: str = "test", mode: str = "reference") -> dict:
+    """Sweep the misspelling rates (see the module doc); returns the curve summary.
+
+    Writes OUT/config.yaml, run.json, <task>/rate-R/..., results.json, tables.md,
+    table_<task>.csv, table_summary.csv and average_f1.png (`report.write_misspell_report`).
+    """
+    from cancerllm.evaluate.generation import read_split
+    from cancerllm.robustness.report import write_misspell_report
+    from cancerllm.tasks.registry import expand_tasks
+    tasks = expand_tasks(tasks)
+    rates = parse_rates(rates)
+    config = {"testbed": "misspell", "model": str(model), "adapter": str(adapter) if adapter else None,
+              "model_label": model_name(model, adapter), "tasks_dir": str(tasks_dir), "tasks": tasks,
+              "split": split, "normalize_spelling": normalize_spelling,
+              "vocab_from": str(vocab_from) if vocab_from else None,
+              "abbreviations": str(abbreviations) if abbreviations else None, "seed": seed, "limit": limit,
+              "batch_size": batch_size, "max_new_tokens": max_new_tokens, "mode": mode,
+              "fields": [FIELD], "rates": rates}
+    out = begin_testbed(out, config, seed, stage="robust.misspell")
+    data = {t: read_split(tasks_dir, t, split)[:limit] for t in tasks}
+    norm = _LazyNormalizer(out, config) if normalize_spelling else None
+    results = {t: [_run_rate(t, rate, data[t], norm, out, config) for rate in rates] for t in tasks}
+    return write_misspell_report(out, config, results)
+
+
+class _LazyNormalizer:
+    """Builds (or loads OUT/normalizer.json) on first use: a resumed, finished run needs none."""
+
+    def __init__(self, out: Path, config: dict):
+        self.path, self.config, self._norm = out / "normalizer.json", config, None
+
+    def get(self) -> SpellingNormalizer:
+        if self._norm is None:
+            if self.path.is_file():  # same config (begin_testbed checked): the same vocabulary
+                self._norm = SpellingNormalizer.load(self.path)
+            else:
+                c = self.config
+                self._norm = build_normalizer(c["tasks_dir"], c["tasks"], c["vocab_from"], c["abbreviations"])
+                self._norm.save(self.path)
+        return self._norm
+
+
+def _inputs(records: Sequence[dict]) -> list[dict]:
+    return [{"id": r["id"], FIELD: r[FIELD]} for r in records]
+
+
+def _run_rate(task: str, rate: float, records: list[dict], norm: _LazyNormalizer | None, out: Path,
+              config: dict) -> dict:
+    folder = out / task / rate_name(rate)
+    if (folder / "result.json").is_file():
+        print(f"[robust] misspell {task} rate {rate:g}: done earlier, skipping", flush=True)
+        return json.loads((folder / "result.json").read_text(encoding="utf-8"))
+    print(f"[robust] misspell {task} rate {rate:g}: {len(records)} records", flush=True)
+    noisy, report = misspell_records(records, rate, config["seed"], (FIELD,), with_changes=True)
+    atomic_write_json(folder / "misspellings.json", report)
+    atomic_write_jsonl(folder / "inputs_misspelled.jsonl", _inputs(noisy))
+
+    def evaluate(inputs: list[dict], name: str) -> dict:
+        return evaluate_records(config["model"], config["adapter"], task, inputs, folder / name,
+                                config["batch_size"], config["max_new_tokens"], config["mode"])
+
+    result = {"task": task, "rate": rate, "measured_rate": report["measured_rate"],
+              "eligible_words": report["eligible_words"], "misspelled_words": report["misspelled_words"],
+              "ops": report["ops"], "n": len(records), "misspelled": evaluate(noisy, "predictions.jsonl")}
+    if norm is not None:
+        fixed, summary = norm.get().normalize_records(noisy, (FIELD,))
+        atomic_write_jsonl(folder / "inputs_normalized.jsonl", _inputs(fixed))
+        atomic_write_json(folder / "normalizer_report.json", summary)
+        result["normalizer"] = {"corrections": summary["corrections"].get(FIELD, 0),
+                                **word_restoration(records, noisy, fixed)}
+        result["normalized"] = evaluate(fixed, "predictions_normalized.jsonl")
+    atomic_write_json(folder / "result.json", result)
+    return result
