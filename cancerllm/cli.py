@@ -15,6 +15,7 @@ import typer
 from cancerllm.data.cli import app as data_app
 from cancerllm.evaluate.cli import app as eval_app
 from cancerllm.models.cli import app as models_app
+from cancerllm.reporting_cli import app as report_app
 from cancerllm.robustness.cli import app as robust_app
 from cancerllm.serve.cli import register as register_serving
 from cancerllm.train.cli import app as train_app
@@ -27,6 +28,7 @@ app.add_typer(models_app, name="models", help="Tokenizer and tiny default model;
 app.add_typer(train_app, name="train", help="Continued pre-training, instruction tuning, heads.")
 app.add_typer(eval_app, name="eval", help="Generate, score, compare, analyse errors.")
 app.add_typer(robust_app, name="robust", help="Counterfactual and misspelling testbeds.")
+app.add_typer(report_app, name="report", help="End-to-end reports: real data (TCGA, SmolLM2).")
 register_serving(app)
 
 

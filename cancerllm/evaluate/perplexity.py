@@ -60,13 +60,18 @@ def _batches(windows: list[Window], batch_size: int) -> list[list[Window]]:
     return [ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size)]
 
 
-def score_windows(model, windows: list[Window], pad_id: int, batch_size: int = 4) -> tuple[list[float], list[int]]:
-    """(summed NLL in nats, predicted tokens) per text index over all `windows`."""
+def score_windows(model, windows: list[Window], pad_id: int, batch_size: int = 4,
+                  log_every: int | None = None) -> tuple[list[float], list[int]]:
+    """(summed NLL in nats, predicted tokens) per text index over all `windows`.
+
+    `log_every`: print progress every that many batches (long CPU runs)."""
     import torch
     n_texts = max((w.text for w in windows), default=-1) + 1
     nll, count = [0.0] * n_texts, [0] * n_texts
     device = next(model.parameters()).device
-    for batch in _batches(windows, batch_size):
+    batches = _batches(windows, batch_size)
+    t0, seen = time.perf_counter(), 0
+    for b, batch in enumerate(batches, start=1):
         length = len(batch[0].ids)
         ids = torch.full((len(batch), length), pad_id, dtype=torch.long)
         labels = torch.full((len(batch), length), IGNORE_INDEX, dtype=torch.long)
@@ -87,11 +92,15 @@ def score_windows(model, windows: list[Window], pad_id: int, batch_size: int = 4
         for row, w in enumerate(batch):
             nll[w.text] += float(token_nll[row][valid[row]].sum())
             count[w.text] += int(valid[row].sum())
+        seen += sum(len(w.ids) for w in batch)
+        if log_every and (b % log_every == 0 or b == len(batches)):
+            print(f"[perplexity] batch {b}/{len(batches)}, {seen / (time.perf_counter() - t0):.0f} tokens/s",
+                  flush=True)
     return nll, count
 
 
 def perplexity(model, tokenizer, texts: list[str], window: int = 512, stride: int = 256,
-               max_tokens: int | None = None, batch_size: int = 4) -> dict:
+               max_tokens: int | None = None, batch_size: int = 4, log_every: int | None = None) -> dict:
     """Corpus perplexity of `texts` (see the module docstring); also NLL/token and bits/byte."""
     fast = getattr(tokenizer, "is_fast", False)
     windows: list[Window] = []
@@ -111,7 +120,7 @@ def perplexity(model, tokenizer, texts: list[str], window: int = 512, stride: in
             predicted_bytes += len(tokenizer.decode(ids[1:]).encode("utf-8"))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     t0 = time.perf_counter()
-    nll, count = score_windows(model, windows, pad if pad is not None else 0, batch_size)
+    nll, count = score_windows(model, windows, pad if pad is not None else 0, batch_size, log_every)
     seconds = time.perf_counter() - t0
     total_nll, total = sum(nll), sum(count)
     mean = total_nll / total if total else float("nan")
@@ -127,7 +136,8 @@ def evaluate_perplexity(model_dir: str | os.PathLike, data: str | os.PathLike,
                         adapter_dir: str | os.PathLike | None = None, text_field: str = "text",
                         window: int = 512, stride: int = 256, max_tokens: int | None = None,
                         limit: int | None = None, batch_size: int = 4, device: str | None = None,
-                        dtype: str | None = None, texts: list[str] | None = None) -> dict:
+                        dtype: str | None = None, texts: list[str] | None = None,
+                        log_every: int | None = None) -> dict:
     """Load model (+ adapter) and compute `perplexity` on the documents of `data`
     (any format the data stage reads: JSONL, CSV, txt, Parquet), or on `texts` if given."""
     from cancerllm.errors import InputError
@@ -140,7 +150,7 @@ def evaluate_perplexity(model_dir: str | os.PathLike, data: str | os.PathLike,
         raise InputError(f"{data}: no texts to score (field {text_field!r})")
     model, tok = load_causal_lm(model_dir, adapter_dir, device=device, dtype=dtype, padding_side="right")
     result = perplexity(model, tok, texts, window=window, stride=stride, max_tokens=max_tokens,
-                        batch_size=batch_size)
+                        batch_size=batch_size, log_every=log_every)
     return {"model": str(model_dir), "adapter": str(adapter_dir) if adapter_dir else None,
             "data": str(data) if data is not None else None, "dtype": str(next(model.parameters()).dtype),
             **result}
