@@ -93,17 +93,28 @@ def test_task_building_shows_no_note_text(tmp_path, seen):
 
 def test_a_crash_prints_no_local_variables(tmp_path):
     """An unexpected error goes through Typer's pretty traceback, in a real process: locals
-    (which hold note text) must not be printed."""
+    (which hold note text) must not be printed. The fault is injected where the frames
+    above it hold a note (malformed input no longer crashes this stage)."""
     from cancerllm.data.synth import generate
     corpus = tmp_path / "synth"
     generate(corpus, patients=3, seed=1)
     with open(corpus / "notes.jsonl", "a", encoding="utf-8") as fh:
-        fh.write(f'{{"id": "x", "text": "{MARKER}", broken\n')
-    proc = subprocess.run([sys.executable, "-m", "cancerllm.cli", "data", "tasks", "--in", str(corpus),
+        fh.write(json.dumps({"id": "x", "patient_id": "px",
+                             "text": f"Reason for Visit: {MARKER}\nDiagnosis: carcinoma."}) + "\n")
+    driver = ("import sys, cancerllm.tasks.common as common\n"
+              "real = common.numbered_sections\n"
+              "def fault(sections, keys):\n"
+              f"    if any('{MARKER}' in v for v in sections.values()):\n"
+              "        raise RuntimeError('injected fault')\n"
+              "    return real(sections, keys)\n"
+              "common.numbered_sections = fault\n"
+              "from cancerllm.cli import main\nsys.argv[0] = 'cancerllm'\nmain()\n")
+    proc = subprocess.run([sys.executable, "-c", driver, "data", "tasks", "--in", str(corpus),
                            "--out", str(tmp_path / "tasks"), "--tasks", "diagnosis"],
                           capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
-    assert proc.returncode != 0 and "Traceback" in proc.stderr + proc.stdout
-    assert MARKER not in proc.stderr + proc.stdout
+    shown = proc.stderr + proc.stdout
+    assert proc.returncode != 0 and "Traceback" in shown and "injected fault" in shown
+    assert MARKER not in shown
 
 
 def test_scorer_with_missing_and_malformed_records_shows_no_text(tmp_path, seen):

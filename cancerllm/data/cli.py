@@ -29,8 +29,12 @@ def tasks_cmd(
     """Build the instruction datasets (phenotype, diagnosis, treatment), split 80/10/10 by patient."""
     from cancerllm.tasks.build import build_tasks
     summary = build_tasks(corpus, out, tasks, seed)
-    for task, counts in summary.items():
-        typer.echo(f"{task}: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+    for task, counts in summary["counts"].items():
+        skipped = summary["n_skipped"][task]
+        typer.echo(f"{task}: " + ", ".join(f"{s} {n}" for s, n in counts.items())
+                   + (f"; skipped {skipped} malformed record(s)" if skipped else ""))
+        for line in summary["skipped"][task][:20]:
+            typer.echo(f"  skipped {line}")
 
 
 @app.command("corpus")

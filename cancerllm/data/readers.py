@@ -16,6 +16,9 @@ What counts as what
   columns; a duplicate id) becomes a `RecordError(source, line, reason, record_id)` in
   `report.skipped`; the record is skipped and reading goes on. Duplicate ids keep the
   first record and skip later ones, so ids stay unique per call.
+- A consumer that finds a record it was given unusable for its own purpose (a task
+  builder's `entities` of the wrong shape) calls `report.reject(doc, reason)`: the record
+  moves from read to skipped, so the report still accounts for every record.
 - Blank JSONL lines and blank CSV rows (no field, or one whitespace-only field) are not
   records and are not counted; a file with no record (for txt: no non-whitespace byte)
   is listed in `report.empty_files`.
@@ -112,6 +115,14 @@ class ReadReport:
     def n_control_removed(self) -> int:
         return self._total("n_control_removed")
 
+    def reject(self, doc: Document, reason: str) -> None:
+        """Move a record that was read into `skipped`: its consumer found it unusable
+        (e.g. a task builder's field of the wrong shape). Same report, same accounting."""
+        stats = self.files[doc.source]
+        stats.n_read -= 1
+        stats.n_skipped += 1
+        self.skipped.append(RecordError(doc.source, doc.line, reason, doc.id))
+
     def reasons(self) -> Counter:
         """Skipped records by kind of reason (the reason without its parenthesised detail)."""
         return Counter(e.reason.split(" (")[0] for e in self.skipped)
@@ -162,14 +173,16 @@ def _decode(raw: bytes) -> tuple[str, bool]:
         return raw.decode("utf-8", errors="replace"), True
 
 
-def _fix_surrogates(value: Any) -> Any:
-    """Metadata strings must be writable as UTF-8 later: lone surrogates become U+FFFD."""
+def fix_surrogates(value: Any) -> Any:
+    """Strings must be writable as UTF-8 later: lone surrogates (from JSON escapes such as
+    "\\ud800") become U+FFFD, one for one, so character offsets do not move. Recurses
+    into lists and dicts."""
     if isinstance(value, str):
         return _SURROGATE.sub("\ufffd", value)
     if isinstance(value, list):
-        return [_fix_surrogates(v) for v in value]
+        return [fix_surrogates(v) for v in value]
     if isinstance(value, dict):
-        return {_fix_surrogates(k): _fix_surrogates(v) for k, v in value.items()}
+        return {fix_surrogates(k): fix_surrogates(v) for k, v in value.items()}
     return value
 
 
@@ -305,7 +318,7 @@ class DocumentStream:
         stats.n_repaired += repaired or fixed
         stats.n_control_removed += n_control
         skip = {self.text_field, self.id_field, self.patient_field}
-        meta = {k: _fix_surrogates(v) for k, v in rec.items() if k not in skip}
+        meta = {k: fix_surrogates(v) for k, v in rec.items() if k not in skip}
         return Document(rid, text, patient, meta, source, line)
 
     # -- one reader per format ---------------------------------------------------------

@@ -3,6 +3,10 @@
 Records stream from each task's `build` into per-split JSONL files (temp files renamed at
 the end, so an interrupted build never looks complete), then each task is also saved as
 a Hugging Face DatasetDict on disk. The split comes from the patient, never the record.
+
+Malformed input records are skipped, not fatal: each task's builder reads through the
+generic readers, and OUT/summary.json lists every skipped record as `file:line (id ...):
+reason` (never note text) beside the record counts.
 """
 
 from __future__ import annotations
@@ -13,21 +17,26 @@ from collections import Counter
 from pathlib import Path
 
 from cancerllm.data.partition import SPLITS, assign_split
+from cancerllm.data.readers import ReadReport
 from cancerllm.errors import InputError
 from cancerllm.io import atomic_write_json
 from cancerllm.tasks.registry import expand_tasks, get_task
 
+MAX_LISTED_SKIPS = 1000  # per task in summary.json; the count is always complete
+
 
 def build_task(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, task: str,
-               seed: int = 0, save_hf: bool = True) -> dict[str, int]:
+               seed: int = 0, save_hf: bool = True) -> tuple[dict[str, int], list[ReadReport]]:
+    """(records per split, the read report of each input file) for one task."""
     spec = get_task(task)
     tdir = Path(out_dir) / spec.name
     tdir.mkdir(parents=True, exist_ok=True)
     tmp = {s: tdir / f".{s}.jsonl.tmp" for s in SPLITS}
     handles = {s: open(p, "w", encoding="utf-8") for s, p in tmp.items()}
     counts: Counter = Counter()
+    reports: list[ReadReport] = []
     try:
-        for rec in spec.build(str(corpus_dir)):
+        for rec in spec.build(str(corpus_dir), reports):
             split = assign_split(str(rec.get("patient_id", rec["id"])), seed)
             rec["split"] = split
             handles[split].write(json.dumps(rec, ensure_ascii=False) + "\n")
@@ -39,7 +48,7 @@ def build_task(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, task: 
         os.replace(p, tdir / f"{s}.jsonl")
     if save_hf and sum(counts.values()):
         _save_hf(tdir)
-    return {s: counts[s] for s in SPLITS}
+    return {s: counts[s] for s in SPLITS}, reports
 
 
 def _save_hf(tdir: Path) -> None:
@@ -50,13 +59,24 @@ def _save_hf(tdir: Path) -> None:
 
 
 def build_tasks(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, tasks: str = "all",
-                seed: int = 0, save_hf: bool = True) -> dict[str, dict[str, int]]:
-    """Build `tasks` ("all" or comma list) and write OUT/summary.json with record counts."""
+                seed: int = 0, save_hf: bool = True) -> dict:
+    """Build `tasks` ("all" or comma list); write and return OUT/summary.json.
+
+    The summary holds `counts` (task -> split -> records), `n_skipped` (task -> input
+    records skipped as malformed) and `skipped` (task -> the first 1000 as file:line reasons).
+    """
     if not Path(corpus_dir).is_dir():
         raise InputError(f"corpus folder {str(corpus_dir)!r} does not exist")
-    summary = {t: build_task(corpus_dir, out_dir, t, seed, save_hf) for t in expand_tasks(tasks)}
-    if not any(sum(c.values()) for c in summary.values()):
+    counts, skipped = {}, {}
+    for task in expand_tasks(tasks):
+        counts[task], reports = build_task(corpus_dir, out_dir, task, seed, save_hf)
+        skipped[task] = [str(e) for r in reports for e in r.skipped]
+    summary = {"seed": seed, "counts": counts, "n_skipped": {t: len(s) for t, s in skipped.items()},
+               "skipped": {t: s[:MAX_LISTED_SKIPS] for t, s in skipped.items()}}
+    if not any(sum(c.values()) for c in counts.values()):
+        first = next((s[0] for s in skipped.values() if s), None)
+        hint = f"; {sum(summary['n_skipped'].values())} record(s) skipped, first: {first}" if first else ""
         raise InputError(f"no task records could be built from {str(corpus_dir)!r} "
-                         "(expected notes.jsonl and/or phenotypes.jsonl)")
-    atomic_write_json(Path(out_dir) / "summary.json", {"seed": seed, "counts": summary})
+                         f"(expected notes.jsonl and/or phenotypes.jsonl){hint}")
+    atomic_write_json(Path(out_dir) / "summary.json", summary)
     return summary

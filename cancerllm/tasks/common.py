@@ -1,10 +1,18 @@
-"""Pieces the clinic-note tasks share: section rendering and note iteration."""
+"""Pieces the clinic-note tasks share: reading corpus files, section rendering, note iteration.
+
+Corpus files are read with the generic readers (`cancerllm.data.readers`), so a task
+build treats bad input the way every other stage does: a malformed line (not JSON, no
+text, wrong types, a duplicate id) is skipped and reported by file and line in that file's
+`ReadReport`, and the rest is processed. A record that reads fine but whose task fields
+have the wrong shape is moved to the same report with `ReadReport.reject`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from cancerllm.data.readers import Document, ReadReport, iter_documents
 from cancerllm.data.sections import render_sections
 
 
@@ -13,35 +21,57 @@ def numbered_sections(sections: dict[str, str], keys: list[str]) -> str:
     return render_sections(sections, keys, numbered=True)
 
 
-def iter_note_sections(corpus_dir: str) -> Iterator[tuple[dict, dict[str, str]]]:
-    """Yield (note record, sections) for every clinic note of a corpus folder.
+def iter_corpus_file(corpus_dir: str, name: str,
+                     reports: list[ReadReport]) -> Iterator[tuple[dict, Document, ReadReport]]:
+    """(record, document, report) for each readable record of CORPUS/<name> (JSONL).
 
-    Synthetic notes carry a `sections` dict; other notes are parsed from their text.
+    The record is the line's fields with `id` and `patient_id` as strings ("" for no
+    patient) and the cleaned `text`. The file's report is appended to `reports` when the
+    file has been read to its end; a missing file yields nothing and reports nothing.
     """
-    from cancerllm.io import read_jsonl
-    path = Path(corpus_dir) / "notes.jsonl"
+    path = Path(corpus_dir) / name
     if not path.exists():
         return
-    for rec in read_jsonl(path):
+    stream = iter_documents(path, fmt="jsonl")
+    for doc in stream:
+        record = {**doc.metadata, "id": doc.id, "patient_id": doc.patient_id or "", "text": doc.text}
+        yield record, doc, stream.report
+    reports.append(stream.report)
+
+
+def _is_str_map(value) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
+def iter_note_sections(corpus_dir: str, reports: list[ReadReport]) -> Iterator[tuple[dict, dict[str, str]]]:
+    """Yield (note record, sections) for every clinic note of a corpus folder.
+
+    Synthetic notes carry a `sections` dict; other notes are parsed from their text. A
+    `sections` field that is not an object of strings is reported, not guessed at.
+    """
+    from cancerllm.data.sections import parse_sections
+    for rec, doc, report in iter_corpus_file(corpus_dir, "notes.jsonl", reports):
         sections = rec.get("sections")
         if not sections:
-            from cancerllm.data.sections import parse_sections
-            sections = parse_sections(rec.get("text", ""))
+            sections = parse_sections(rec["text"])
+        elif not _is_str_map(sections):
+            report.reject(doc, "field 'sections' is not an object of strings")
+            continue
         yield rec, sections
 
 
 def section_task_builder(task: str, instruction: str, input_keys: list[str], response_key: str,
-                         id_suffix: str) -> Callable[[str], Iterator[dict]]:
+                         id_suffix: str) -> Callable[[str, list[ReadReport]], Iterator[dict]]:
     """A `build` for a note task: numbered `input_keys` sections in, `response_key` section out.
 
     Notes whose response section is empty, or whose input sections are all empty, give no record.
     """
-    def build(corpus_dir: str) -> Iterator[dict]:
-        for rec, sections in iter_note_sections(corpus_dir):
+    def build(corpus_dir: str, reports: list[ReadReport]) -> Iterator[dict]:
+        for rec, sections in iter_note_sections(corpus_dir, reports):
             response = sections.get(response_key, "").strip()
             if not response or not any(sections.get(k, "").strip() for k in input_keys):
                 continue
-            yield {"id": f"{rec['id']}-{id_suffix}", "patient_id": rec.get("patient_id", ""), "task": task,
+            yield {"id": f"{rec['id']}-{id_suffix}", "patient_id": rec["patient_id"], "task": task,
                    "instruction": instruction, "context": numbered_sections(sections, input_keys),
                    "response": response, "source_id": rec["id"]}
     return build

@@ -11,8 +11,8 @@ to the receptor *status* findings (positive/negative/+) and "What is the recepto
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
+from cancerllm.data.readers import ReadReport
 from cancerllm.tasks.registry import TaskSpec, register
 
 INSTRUCTION = ("You are a medical expert, this task involves answering the question based on "
@@ -59,12 +59,25 @@ def records_for_sentence(sent: dict) -> Iterator[dict]:
         }
 
 
-def build(corpus_dir: str) -> Iterator[dict]:
-    from cancerllm.io import read_jsonl
-    path = Path(corpus_dir) / "phenotypes.jsonl"
-    if not path.exists():
-        return
-    for sent in read_jsonl(path):
+def entities_problem(entities) -> str | None:
+    """Why a sentence's `entities` cannot be used, or None: a list of {start, label, text}."""
+    if not isinstance(entities, list):
+        return f"field 'entities' is {type(entities).__name__}, not a list"
+    for i, ent in enumerate(entities):
+        if not (isinstance(ent, dict) and isinstance(ent.get("label"), str) and isinstance(ent.get("text"), str)
+                and isinstance(ent.get("start"), int) and not isinstance(ent.get("start"), bool)):
+            return f"entity {i} is not an object with integer 'start' and string 'label' and 'text'"
+    return None
+
+
+def build(corpus_dir: str, reports: list[ReadReport]) -> Iterator[dict]:
+    """Eight question records per sentence of CORPUS/phenotypes.jsonl; bad lines go to `reports`."""
+    from cancerllm.tasks.common import iter_corpus_file
+    for sent, doc, report in iter_corpus_file(corpus_dir, "phenotypes.jsonl", reports):
+        problem = entities_problem(sent.get("entities", []))
+        if problem:
+            report.reject(doc, problem)
+            continue
         yield from records_for_sentence(sent)
 
 

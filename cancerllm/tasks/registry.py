@@ -17,13 +17,16 @@ from cancerllm.errors import ConfigError
 class TaskSpec:
     """What the pipeline needs to know about a generation task.
 
-    build: turns a corpus folder's records into {id, patient_id, instruction, context,
-    response} dicts. The limits are the paper's per-task defaults for evaluation.
+    build(corpus_dir, reports): turns a corpus folder's records into {id, patient_id,
+    instruction, context, response} dicts; it reads its files with the generic readers
+    (`tasks.common.iter_corpus_file`) and appends each file's `ReadReport` to `reports`,
+    so malformed records are reported by file and line, not fatal. The limits are the
+    paper's per-task defaults for evaluation.
     """
 
     name: str
     instruction: str
-    build: Callable[[str], Iterator[dict]]
+    build: Callable[[str, list], Iterator[dict]]
     max_input_tokens: int
     max_new_tokens: int
     description: str = ""

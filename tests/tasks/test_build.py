@@ -72,7 +72,7 @@ def test_questions_are_the_papers_table_1():
 
 def test_phenotype_records(tasks):
     out, summary = tasks
-    assert sum(summary["phenotype"].values()) == 200 * 8
+    assert sum(summary["counts"]["phenotype"].values()) == 200 * 8
     recs = [r for s in ("train", "validation", "test") for r in _load(out, "phenotype", s)]
     by_sentence = {}
     for r in recs:
@@ -102,7 +102,7 @@ def test_splits_are_disjoint_by_patient_and_shared_across_tasks(tasks):
 def test_diagnosis_and_treatment_contexts(tasks):
     out, summary = tasks
     # the note with empty sections yields no record
-    assert sum(summary["diagnosis"].values()) == 100 == sum(summary["treatment"].values())
+    assert sum(summary["counts"]["diagnosis"].values()) == 100 == sum(summary["counts"]["treatment"].values())
     dx = _load(out, "diagnosis", "train")[0]
     assert dx["context"].startswith("1) Reason for visit: reason_for_visit text")
     assert "6) Laboratory results:" in dx["context"] and "diagnosis text" not in dx["context"]
@@ -117,7 +117,7 @@ def test_hf_dataset_saved(tasks):
     from datasets import load_from_disk
     out, summary = tasks
     ds = load_from_disk(str(out / "phenotype" / "hf"))
-    assert ds["train"].num_rows == summary["phenotype"]["train"]
+    assert ds["train"].num_rows == summary["counts"]["phenotype"]["train"]
     assert {"instruction", "context", "response"} <= set(ds["train"].column_names)
 
 
@@ -126,3 +126,40 @@ def test_unknown_task_suggests(tmp_path, corpus):
         build_tasks(corpus, tmp_path, "diagnosys")
     with pytest.raises(InputError):
         build_tasks(tmp_path / "missing", tmp_path / "o")
+
+
+def test_malformed_records_are_reported_by_file_and_line_and_the_rest_built(tmp_path):
+    from typer.testing import CliRunner
+
+    from cancerllm.cli import app
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    good = _sentence(1, "P1", "Left breast IDC, SECRET 2.3 cm.", [("2.3 cm", "tumor_size")])
+    phen = [json.dumps(good), "{not json SECRET", json.dumps({**good, "id": "s2", "entities": "SECRET"}),
+            json.dumps({**good, "id": "s3", "entities": [{"label": "tumor_size"}]}),
+            json.dumps({**good, "id": "s4", "text": 7}), json.dumps(good), json.dumps({**good, "id": "s5"})]
+    (corpus / "phenotypes.jsonl").write_bytes("\n".join(phen).encode() + b"\n\xff\xfe{\n")
+    note = {"id": "n1", "patient_id": "P1", "text": "x", "sections": {k: f"{k} SECRET" for k in SECTIONS}}
+    notes = [json.dumps(note), json.dumps({**note, "id": "n2", "sections": ["SECRET"]}),
+             json.dumps({**note, "id": "n3", "text": None}), "[1, 2]", json.dumps({**note, "id": "n4"})]
+    (corpus / "notes.jsonl").write_text("\n".join(notes) + "\n")
+    result = CliRunner().invoke(app, ["data", "tasks", "--in", str(corpus), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert sum(summary["counts"]["phenotype"].values()) == 2 * 8  # s1 and s5
+    assert sum(summary["counts"]["diagnosis"].values()) == 2      # n1 and n4
+    phen_src, notes_src = str(corpus / "phenotypes.jsonl"), str(corpus / "notes.jsonl")
+    assert summary["n_skipped"]["phenotype"] == 6
+    lines = {int(s.split(":")[1].split(" ")[0]) for s in summary["skipped"]["phenotype"]}
+    assert lines == {2, 3, 4, 5, 6, 8} and all(s.startswith(phen_src) for s in summary["skipped"]["phenotype"])
+    assert any("duplicate id" in s for s in summary["skipped"]["phenotype"])
+    assert [s.split(":")[1].split(" ")[0] for s in summary["skipped"]["diagnosis"]] == ["2", "3", "4"]
+    assert all(s.startswith(notes_src) for s in summary["skipped"]["treatment"])
+    assert "skipped 6 malformed record(s)" in result.output and f"{phen_src}:2" in result.output
+    assert "SECRET" not in result.output and "SECRET" not in json.dumps(summary["skipped"])
+
+
+def test_only_malformed_records_is_an_input_error_naming_the_first(tmp_path):
+    (tmp_path / "notes.jsonl").write_text("{bad\n")
+    with pytest.raises(InputError, match=r"1 record\(s\) skipped, first: .*notes.jsonl:1"):
+        build_tasks(tmp_path, tmp_path / "o", "diagnosis")
