@@ -122,11 +122,11 @@ def parse_sections(text: str, extra_variants: dict[str, list[str]] | None = None
     Keys are those of `SECTIONS` (plus "preamble" and any `extra_variants` keys), in
     order of first appearance; a key absent from the note is absent from the dict.
     """
-    out: dict[str, str] = {}
+    bodies: dict[str, list[str]] = {}
     for s in find_sections(text, extra_variants):
-        body = text[s.body_start:s.body_end]
-        out[s.key] = f"{out[s.key]}\n{body}" if s.key in out else body
-    return out
+        bodies.setdefault(s.key, []).append(text[s.body_start:s.body_end])
+    # Joined once per key: a note repeating a header many times stays linear in its length.
+    return {key: "\n".join(parts) for key, parts in bodies.items()}
 
 
 def render_sections(sections: dict[str, str], keys: list[str], numbered: bool = True) -> str:
