@@ -272,24 +272,35 @@ class PairedInputs:
 
 
 def _read_field(path: str | os.PathLike, text_field: str) -> tuple[list, dict[str, str], list[str]]:
-    """Read (id, text, task) from a JSONL file; RecordError names file and line."""
+    """Read (id, text, task) from a JSONL file; RecordError names file and line.
+
+    A malformed line stops scoring (a score over some of the instances would mislead).
+    Bytes that are not UTF-8 and lone surrogates from JSON escapes become U+FFFD, as in
+    the readers; a leading BOM is dropped; lines end at "\n" only.
+    """
+    from cancerllm.data.readers import fix_surrogates
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     rows, tasks, seen, dups = [], {}, set(), []
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8-sig", errors="replace", newline="\n") as fh:
         for line_no, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
             try:
                 rec = json.loads(line)
-            except ValueError as exc:
-                raise RecordError(str(path), line_no, f"not valid JSON ({exc.msg})") from None
+            except (ValueError, RecursionError) as exc:
+                reason = getattr(exc, "msg", None) or type(exc).__name__
+                raise RecordError(str(path), line_no, f"not valid JSON ({reason})") from None
             if not isinstance(rec, dict):
                 raise RecordError(str(path), line_no, "not a JSON object")
-            if rec.get("id") is None:
+            rec_id = rec.get("id")
+            if rec_id is None:
                 raise RecordError(str(path), line_no, "no 'id' field")
-            id_ = str(rec["id"])
+            if isinstance(rec_id, bool) or not isinstance(rec_id, (str, int)):
+                raise RecordError(str(path), line_no, f"'id' is a {type(rec_id).__name__}, "
+                                  "expected a string or integer")
+            id_ = fix_surrogates(str(rec_id))
             value = rec.get(text_field)
             if not isinstance(value, str):
                 got = "missing" if text_field not in rec else f"a {type(value).__name__}"
@@ -298,9 +309,9 @@ def _read_field(path: str | os.PathLike, text_field: str) -> tuple[list, dict[st
             if id_ in seen:
                 dups.append(id_)
             seen.add(id_)
-            rows.append((id_, value))
+            rows.append((id_, fix_surrogates(value)))
             if isinstance(rec.get("task"), str):
-                tasks.setdefault(id_, rec["task"])
+                tasks.setdefault(id_, fix_surrogates(rec["task"]))
     return rows, tasks, dups
 
 

@@ -12,7 +12,10 @@ Security and privacy, by default:
   When a token is configured, every endpoint but /health and /openapi.json requires
   `Authorization: Bearer <token>` (401 otherwise). Use TLS in front (a reverse proxy) when
   the network is not trusted; the service itself speaks plain HTTP.
-- Request bodies over `max_body_bytes` (256 KB) get 413; invalid JSON or fields get 422
+- Request bodies over `max_body_bytes` (256 KB) get 413, notes over `MAX_NOTE_CHARS`
+  (100,000 characters) 422; a prompt still over the task's token limit is cut by the
+  generation rule (`cancerllm.evaluate.generation`) and counted in /health
+  `truncated_prompts`. Invalid JSON, bytes that are not UTF-8 or fields get 400/422
   with the field location and the reason (pydantic), without FastAPI's usual echo of the
   offending input (which could be a note).
 - Note text is never logged: uvicorn's access log has no bodies, and this module logs
@@ -341,9 +344,10 @@ def create_app(engine, heads: PredictReports | None = None, token: str | None = 
 
     @app.get("/health")
     async def health() -> dict:
-        """Liveness, and how many requests went through in how many batches."""
+        """Liveness, how many requests went through in how many batches, how many prompts were cut."""
         return {"status": "ok", "model": engine.label, "heads": heads is not None,
-                "requests": gen.requests, "batches": gen.batches}
+                "requests": gen.requests, "batches": gen.batches,
+                "truncated_prompts": getattr(engine, "n_truncated", 0)}
 
     @app.get("/v1/model")
     async def model_card() -> dict:

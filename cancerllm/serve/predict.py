@@ -1,7 +1,11 @@
 """Run a whole JSONL file of notes through extract, diagnose or plan; resumable.
 
 Input: one JSON object per line with an `id` (string or integer) and the note in `text`
-(`text_field` to change it). Blank lines are not records. Output: one JSON line per input
+(`text_field` to change it). Blank lines are not records; lines end at "\n" only, as
+in the readers, so a stray "\r" cannot shift line numbers. Decoding follows the readers'
+policy where it keeps offsets: bytes that are not UTF-8 and lone surrogates from JSON
+escapes become U+FFFD (one for one), a leading BOM is dropped; control characters are
+kept, so phenotype offsets index the note exactly as sent. Output: one JSON line per input
 record, appended and flushed as each batch finishes (`cancerllm.io.JsonlAppender`):
 - a result: `{"id", "line", "task", "model", ...}` - the fields of the command's result
   (`prediction` for diagnosis/treatment; `phenotypes`, `n_sentences`, ... for phenotype);
@@ -11,6 +15,8 @@ record, appended and flushed as each batch finishes (`cancerllm.io.JsonlAppender
   string, empty text, text longer than `max_chars` (default `MAX_NOTE_CHARS`, 100,000
   characters: a long note is otherwise truncated per task by the token limits, and one
   runaway record must not hold the whole run). Reasons never quote note text.
+Prompts still longer than the task's token limit are cut by the generation module's
+rule (`cancerllm.evaluate.generation`) and counted in the returned `truncated_prompts`.
 
 Restart with the same command (and the same, or only appended-to, input) after a crash
 or kill: a record whose id is already in the output (result or error) is skipped, and so
@@ -33,13 +39,14 @@ MAX_NOTE_CHARS = 100_000
 
 def _records(path: Path, text_field: str, max_chars: int) -> Iterator[tuple[int, object, str | None, str | None]]:
     """(line, id or None, text or None, error or None) for each non-blank line."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    from cancerllm.data.readers import fix_surrogates
+    with open(path, encoding="utf-8-sig", errors="replace", newline="\n") as fh:
         for line_no, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw)
-            except ValueError:
+                obj = fix_surrogates(json.loads(raw))
+            except (ValueError, RecursionError):
                 yield line_no, None, None, "not valid JSON"
                 continue
             if not isinstance(obj, dict):
@@ -98,7 +105,8 @@ def predict(task: str, model: str | os.PathLike, input: str | os.PathLike, outpu
         raise InputError(f"input file {str(source)!r} does not exist")
     if engine is None:
         local_model_dir(model)  # refuse a hub name before reading anything
-    counts = {"output": str(out_path), "records": 0, "written": 0, "errors": 0, "resumed": 0}
+    counts = {"output": str(out_path), "records": 0, "written": 0, "errors": 0, "resumed": 0,
+              "truncated_prompts": 0}
     t0 = time.perf_counter()
     with open(source, "rb") as fh:
         total = sum(1 for raw in fh if raw.strip())
@@ -115,7 +123,9 @@ def predict(task: str, model: str | os.PathLike, input: str | os.PathLike, outpu
                 from cancerllm.serve.engine import Engine
                 engine = Engine.load(model, [str(adapter)] if adapter else None, device=device, dtype=dtype,
                                      batch_size=batch_size, max_new_tokens=max_new_tokens)
+            before = engine.n_truncated
             results = engine.run(kind, [text for _, _, text in pending])
+            counts["truncated_prompts"] += engine.n_truncated - before
             for (line_no, rid, _), result in zip(pending, results):
                 out.write({"id": rid, "line": line_no, **result, "model": engine.label})
             counts["written"] += len(pending)
