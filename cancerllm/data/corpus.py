@@ -170,6 +170,7 @@ def pack_corpus(clean_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike,
     Each document ends with EOS, documents are concatenated and cut into full blocks (the
     tail shorter than a block is dropped and counted). Attention inside a block may cross
     an EOS boundary, as in standard causal-LM packing; no padding is ever trained on.
+    The folder is saved under a temporary name and renamed when complete.
     """
     from datasets import DatasetDict, load_dataset
 
@@ -194,7 +195,19 @@ def pack_corpus(clean_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike,
                         desc="tokenize")
     n_tokens = {s: sum(len(x) for x in tokenized[s]["input_ids"]) for s in tokenized}
     packed = tokenized.map(group, batched=True, batch_size=1000, num_proc=num_proc or None, desc="pack")
-    DatasetDict(packed).save_to_disk(str(out_dir))
+    _save_atomically(DatasetDict(packed), Path(out_dir))
     return {"block_size": block_size, "tokens": n_tokens,
             "blocks": {s: len(packed[s]) for s in packed},
             "dropped_tail_tokens": {s: n_tokens[s] - len(packed[s]) * block_size for s in packed}}
+
+
+def _save_atomically(data, out_dir: Path) -> None:
+    """save_to_disk into a temporary sibling folder, then swap it in: a kill mid-save never
+    leaves a partial dataset under `out_dir` (at worst, briefly, no folder there)."""
+    import shutil
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    data.save_to_disk(str(tmp))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)

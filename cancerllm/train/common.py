@@ -262,15 +262,23 @@ class CountingTrainer(Trainer):
 def last_checkpoint(out_dir: str | os.PathLike) -> str | None:
     """The newest complete checkpoint under OUT/checkpoints, or None.
 
-    A checkpoint is complete when its trainer_state.json exists: the Trainer writes it
-    last, so a run killed while saving leaves a folder without it, which is skipped.
+    A checkpoint is complete when its trainer_state.json holds valid JSON: the Trainer
+    writes that file last (and not atomically), so a run killed while saving leaves a
+    folder without it, or with a torn one; such a folder is skipped for an older one.
     """
+    import json
     ckpt_dir = Path(out_dir) / "checkpoints"
     if not ckpt_dir.is_dir():
         return None
-    done = [p for p in ckpt_dir.glob("checkpoint-*")
-            if p.is_dir() and (p / "trainer_state.json").is_file() and p.name.split("-")[-1].isdigit()]
-    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
+    steps = sorted((p for p in ckpt_dir.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for path in steps:
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        return str(path)
+    return None
 
 
 def training_arguments(cfg: TrainConfig, out_dir: Path, has_eval: bool, **extra):
