@@ -1,12 +1,5 @@
 import pytest
 
-from tests.serve.lively import make_lively_model
-
-
-@pytest.fixture(scope="session")
-def lively_model_dir(tiny_model_dir, tmp_path_factory):
-    return make_lively_model(tiny_model_dir, tmp_path_factory.mktemp("lively_model"))
-
 
 @pytest.fixture(scope="session")
 def engine(lively_model_dir):

@@ -13,7 +13,7 @@ from cancerllm.tasks.prompts import format_prompt
 from cancerllm.train.common import PaddingCollator
 from cancerllm.train.finetune import FinetuneConfig, encode_example, finetune, finetune_per_task
 
-from .conftest import INSTRUCTION
+from tests.fixtures.data import INSTRUCTION
 
 CONTEXT = "Invasive ductal carcinoma of the left breast, ER positive.\nWhat is the tumor site?"
 
