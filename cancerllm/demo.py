@@ -191,6 +191,7 @@ def _evaluation_stages(cfg: DemoConfig, p: _Paths, stage: StageRunner) -> None:
             for model, per_task in part.items():
                 results.setdefault(model, {}).update(per_task)
         results["rules (non-LLM)"] = {"phenotype": _rules_phenotype(cfg, p)}
+        results["majority answer"] = {"phenotype": _majority_phenotype(cfg, p)}
         from cancerllm.evaluate.compare import write_comparison
         write_comparison(results, p.compare, {"eval_limits": cfg.eval_limits, "split": "test"})
         return {m: {t: r["scores"]["average_f1"] for t, r in per.items()} for m, per in results.items()}
@@ -211,11 +212,28 @@ def _evaluation_stages(cfg: DemoConfig, p: _Paths, stage: StageRunner) -> None:
 
 def _rules_phenotype(cfg: DemoConfig, p: _Paths) -> dict:
     from cancerllm.baselines.phenotype_rules import PhenotypeRules
-    from cancerllm.evaluate.scoring import score_records
     rules = PhenotypeRules.from_training(read_jsonl(p.tasks / "phenotype" / "train.jsonl"))
+    return _score_phenotype_baseline(cfg, p, lambda test: {x["id"]: x["prediction"] for x in rules.predict(test)})
+
+
+def _majority_phenotype(cfg: DemoConfig, p: _Paths) -> dict:
+    """The most frequent training answer for every question: the floor a model must beat.
+
+    Most phenotype questions do not apply to their sentence, so always answering
+    "Not relevant" already scores high; without this row a model that learnt only that
+    answer would look good.
+    """
+    from collections import Counter
+    answers = Counter(r["response"] for r in read_jsonl(p.tasks / "phenotype" / "train.jsonl"))
+    majority = answers.most_common(1)[0][0]
+    return _score_phenotype_baseline(cfg, p, lambda test: {r["id"]: majority for r in test})
+
+
+def _score_phenotype_baseline(cfg: DemoConfig, p: _Paths, predict: Callable[[list[dict]], dict]) -> dict:
+    from cancerllm.evaluate.scoring import score_records
     test = list(read_jsonl(p.tasks / "phenotype" / "test.jsonl"))[:cfg.eval_limits.get("phenotype")]
     t0 = time.perf_counter()
-    preds = {x["id"]: x["prediction"] for x in rules.predict(test)}
+    preds = predict(test)
     seconds = time.perf_counter() - t0
     scored = score_records({r["id"]: r["response"] for r in test}, preds)
     return {"scores": scored.aggregate,

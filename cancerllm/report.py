@@ -57,8 +57,10 @@ def _task_counts(tasks_dir: Path) -> list[str]:
 def _include(path: Path, title: str, shift: int = 1) -> list[str]:
     if not path.exists():
         return []
-    text = path.read_text()
-    text = "\n".join(("#" * shift + line) if line.startswith("#") else line for line in text.splitlines())
+    lines = path.read_text().splitlines()
+    if lines and lines[0].startswith("# "):  # the included report's own title: the section title replaces it
+        lines = lines[1:]
+    text = "\n".join(("#" * shift + line) if line.startswith("#") else line for line in lines)
     return [f"## {title}", "", text, ""]
 
 
@@ -77,7 +79,15 @@ def write_demo_report(out: Path, cfg) -> Path:
     if (compare / "tables.md").exists():
         parts += ["## Generation tasks: base+IT vs base+CPT+IT vs rules (test split, reference scoring)", "",
                   "Tables 2-4 and 7 of the paper in miniature; scores x100, `--mode reference` "
-                  "(see docs/design.md). The rule-based extractor answers the phenotype task only.", "",
+                  "(see docs/design.md). The rule-based extractor answers the phenotype task only; "
+                  "'majority answer' gives every phenotype question the most frequent training answer "
+                  "(\"Not relevant\"), the floor a model has to beat.", "",
+                  "How to read these scores: the embedded default is a model of a few million parameters "
+                  "trained for minutes on a CPU. It can learn the phenotype answer format, but writing a "
+                  "diagnosis or a plan takes a model that has read far more text, so near-zero diagnosis "
+                  "and treatment scores here are expected; they show the stages run end to end. The same "
+                  "commands take a real base model (`--model DIR`; `cancerllm report real` runs them on "
+                  "SmolLM2-135M and real pathology reports).", "",
                   (compare / "tables.md").read_text().replace("### ", "### "), "",
                   "![average F1 per model and task](eval/compare/average_f1.png)", ""]
     for task_dir in sorted((out / "eval" / "errors").glob("*")):
