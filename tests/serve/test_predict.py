@@ -105,3 +105,15 @@ def test_note_commands_print_answers(lively_model_dir, tmp_path):
     assert planned.exit_code == 0 and json.loads(planned.stdout)["task"] == "treatment"
     both = runner.invoke(app, ["diagnose", "--file", str(note), "--text", "x", *base])
     assert both.exit_code != 0 and "not both" in str(both.exception)
+
+
+def test_readme_example_files_give_the_documented_counts(engine, tmp_path):
+    """README's predict example: examples/notes.jsonl has 4 records, the empty one an error."""
+    out = tmp_path / "out.jsonl"
+    counts = predict("diagnose", "unused", ROOT / "examples" / "notes.jsonl", out, progress=False, engine=engine)
+    assert (counts["records"], counts["written"], counts["errors"]) == (4, 3, 1)
+    errors = [r for r in _lines(out) if "error" in r]
+    assert errors == [{"id": "n3", "line": 3, "error": "empty text"}]
+    note = (ROOT / "examples" / "note.txt").read_text()
+    from cancerllm.data.sections import find_sections
+    assert {"reason_for_visit", "subjective", "laboratory_results", "assessment"} <= {s.key for s in find_sections(note)}
