@@ -94,8 +94,10 @@ def plot_average_f1(results: dict, path: str | os.PathLike, title: str = "Averag
     fig, ax = plt.subplots(figsize=(max(6, 2.2 * len(tasks)), 4))
     x = np.arange(len(tasks))
     for i, model in enumerate(models):
-        vals = [results[model].get(t, {}).get("scores", {}).get("average_f1", 0.0) for t in tasks]
-        bars = ax.bar(x + (i - (len(models) - 1) / 2) * width, vals, width, label=model)
+        # A task the model was not evaluated on gets no bar (not a bar at 0, which reads as a score).
+        done = [j for j, t in enumerate(tasks) if "average_f1" in results[model].get(t, {}).get("scores", {})]
+        vals = [results[model][tasks[j]]["scores"]["average_f1"] for j in done]
+        bars = ax.bar(x[done] + (i - (len(models) - 1) / 2) * width, vals, width, label=model)
         ax.bar_label(bars, fmt="%.1f", fontsize=8, padding=2)
     ax.set_xticks(x, tasks)
     ax.set_ylabel("average F1 (EM, BLEU-2, ROUGE-L)")

@@ -32,3 +32,21 @@ def test_parse_model_refs():
     assert refs[1].adapter_dir is None
     with pytest.raises(ConfigError):
         parse_model_refs(["nonsense"])
+
+
+def test_chart_has_no_bar_for_a_task_a_model_was_not_evaluated_on(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    from cancerllm.evaluate.compare import plot_average_f1
+    heights = {}
+    real_bar = Axes.bar
+
+    def bar(self, x, height, *args, label=None, **kwargs):
+        heights[label] = list(height)
+        return real_bar(self, x, height, *args, label=label, **kwargs)
+
+    monkeypatch.setattr(Axes, "bar", bar)
+    score = lambda v: {"scores": {"average_f1": v}}  # noqa: E731
+    results = {"llm": {"diagnosis": score(3.0), "phenotype": score(80.0)}, "rules": {"phenotype": score(95.0)}}
+    assert plot_average_f1(results, tmp_path / "c.png").stat().st_size > 0
+    assert heights == {"llm": [3.0, 80.0], "rules": [95.0]}
