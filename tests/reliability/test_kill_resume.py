@@ -148,25 +148,26 @@ def kill_after_checkpoint(args: list, out: Path, name: str, log: Path) -> int:
     return k
 
 
+def _kill_resume_and_compare(args, tmp_path, stage: str) -> None:
+    """Uninterrupted run vs the same run killed after a checkpoint and rerun with --resume."""
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    invoke(*args(ref))
+    k = kill_after_checkpoint(args(out), out, stage, tmp_path / "stderr.log")
+    invoke(*args(out, "--resume"))
+    assert_same_training(out, ref, k)
+
+
 def test_pretrain_killed_then_resumed_equals_an_uninterrupted_run(tmp_path, tiny_model_dir, packed_dir):
     args = lambda out, *more: ["train", "pretrain", "--recipe", "pretrain-tiny", "--model", tiny_model_dir,  # noqa: E731
                                "--data", packed_dir, "--out", out, *more, *QUICK, "max_eval_blocks=4"]
-    ref, out = tmp_path / "ref", tmp_path / "out"
-    invoke(*args(ref))
-    k = kill_after_checkpoint(args(out), out, "pretrain", tmp_path / "stderr.log")
-    invoke(*args(out, "--resume"))
-    assert_same_training(out, ref, k)
+    _kill_resume_and_compare(args, tmp_path, "pretrain")
 
 
 def test_finetune_killed_then_resumed_equals_an_uninterrupted_run(tmp_path, tiny_model_dir, tasks_dir):
     args = lambda out, *more: ["train", "finetune", "--recipe", "finetune-tiny", "--model", tiny_model_dir,  # noqa: E731
                                "--tasks-dir", tasks_dir, "--task", "all", "--out", out, *more, *QUICK,
                                "lora.r=8", "max_seq_length=256"]
-    ref, out = tmp_path / "ref", tmp_path / "out"
-    invoke(*args(ref))
-    k = kill_after_checkpoint(args(out), out, "finetune", tmp_path / "stderr.log")
-    invoke(*args(out, "--resume"))
-    assert_same_training(out, ref, k)
+    _kill_resume_and_compare(args, tmp_path, "finetune")
 
 
 # ---------------------------------------------------------------- generation
