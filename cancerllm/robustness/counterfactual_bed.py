@@ -12,8 +12,9 @@ For each rate (and rate 0, the clean reference) `run_counterfactual`:
   4. instruction-tunes the model with the same recipe (`train.finetune`, task phenotype)
      into OUT/rates/rate-R/train/;
   5. generates on the clean test split (first `limit_test` records) and scores.
-`result.json` in the rate folder is written last; a rerun skips rates that have one and
-resumes training from its last checkpoint otherwise.
+`result.json` in the rate folder is written last (then the rate's training checkpoints are
+deleted); a rerun skips rates that have one and resumes training from its last checkpoint
+otherwise.
 
 Seeds: `seed` picks the training subset and the corrupted instances; training itself uses
 the recipe's `seed` (override with `seed=N`), the same at every rate.
@@ -131,4 +132,8 @@ def _run_rate(rate: float, model, tasks_dir, out: Path, train: list[dict], test:
         **evaluation,
     }
     atomic_write_json(folder / "result.json", result)
+    # A finished rate is never resumed (a rerun reads result.json), so its Trainer checkpoints
+    # (adapter + optimizer state, gigabytes per rate on a 7B model) are dead weight; the
+    # final adapter in train/adapter stays.
+    shutil.rmtree(train_dir / "checkpoints", ignore_errors=True)
     return result

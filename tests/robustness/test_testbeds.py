@@ -167,6 +167,9 @@ def test_counterfactual_outputs_have_one_row_per_rate(counterfactual_run):
     assert results["config"]["finetune"]["train"]["max_steps"] == 1
     assert "| 50% |" in (out / "tables.md").read_text()
     assert (out / "average_f1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for rate in ("rate-0", "rate-0.5"):  # a finished rate keeps its adapter, not its checkpoints
+        train = out / "rates" / rate / "train"
+        assert (train / "adapter").is_dir() and not (train / "checkpoints").exists()
 
 
 def test_counterfactual_resume_skips_finished_rates_via_cli(counterfactual_run, tiny_model_dir, tasks_dir,
