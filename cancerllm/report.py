@@ -88,7 +88,7 @@ def write_demo_report(out: Path, cfg) -> Path:
                   "and treatment scores here are expected; they show the stages run end to end. The same "
                   "commands take a real base model (`--model DIR`; `cancerllm report real` runs them on "
                   "SmolLM2-135M and real pathology reports).", "",
-                  (compare / "tables.md").read_text().replace("### ", "### "), "",
+                  (compare / "tables.md").read_text(), "",
                   "![average F1 per model and task](eval/compare/average_f1.png)", ""]
     for task_dir in sorted((out / "eval" / "errors").glob("*")):
         parts += _include(task_dir / "error_counts.md", f"Error analysis: {task_dir.name} (base+CPT+IT)")
