@@ -1,9 +1,10 @@
 """Zero-shot baseline: ask a generative LM each schema question, score the allowed answers.
 
-For every report and field the model sees the one prompt template
-(`cancerllm.tasks.prompts.format_prompt`) with a question that lists the field's allowed
-labels and the report as context. Instead of free generation, each allowed label is
-scored as the continuation (sum of token log-probabilities of the label plus EOS, the
+For every report and field the model sees the one prompt format
+(`cancerllm.tasks.prompts.PromptFormat`: the model's chat template when it has one) with a
+question that lists the field's allowed labels and the report as context. Instead of free
+generation, each allowed label is scored as the answer (sum of token log-probabilities of
+the label plus the end-of-answer token, the
 lm-evaluation-harness "loglikelihood" choice), and the best one wins: the answer is a
 schema label by construction, which is how the paper's comparison with zero-shot LLMs is
 fair to schema adherence. Output format = `MultiTaskHeads.predict` ({field: {"label",
@@ -24,7 +25,7 @@ import re
 
 import torch
 
-from cancerllm.tasks.prompts import format_prompt
+from cancerllm.tasks.prompts import PromptFormat
 from cancerllm.tasks.staging.schema import FIELDS, FINE, NR
 
 # How each label is written in the question and the answer (NR reads as words).
@@ -91,8 +92,8 @@ class ZeroShotStaging:
         self.fields = list(fields or FIELDS)
         self.max_context_tokens = max_context_tokens
         self.reorder_sections = reorder_sections
-        eos = [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []
-        self.candidates = {f: [self._ids(display(x)) + eos for x in FINE[f]] for f in self.fields}
+        self.format = PromptFormat.for_tokenizer(self.tokenizer)
+        self.candidates = {f: [self.format.answer_ids(display(x)) for x in FINE[f]] for f in self.fields}
 
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -116,7 +117,7 @@ class ZeroShotStaging:
                 if not context.strip():
                     row[field] = _output(FINE[field], None)
                     continue
-                prompt = self.tokenizer(format_prompt(field_question(field), context))["input_ids"]
+                prompt = self.format.encode_prompt(field_question(field), context).ids
                 row[field] = _output(FINE[field], self._score(prompt, self.candidates[field], batch_size))
             results.append(row)
         return results

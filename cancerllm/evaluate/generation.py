@@ -4,32 +4,31 @@
 generate`, `compare`) and inference (`cancerllm extract|diagnose|plan|predict|serve`) all
 call it, so a model answers the same prompt the same way everywhere.
 
+How a prompt is built: `cancerllm.tasks.prompts.PromptFormat`, the object training uses
+(the model's chat template when its tokenizer has one, else the alpaca layout). Prompts
+are (instruction, context) pairs; a plain string is taken as already-formatted text.
+
 How it batches (and why the answer does not depend on the batch):
-- Prompts are tokenized as `tokenizer(prompt)` does by default, exactly as the trainer
-  tokenizes them (`cancerllm.train.finetune`).
-- They are sorted by token length, longest first, and cut into batches of `batch_size`:
-  neighbours have similar lengths, so little padding is computed, and an out-of-memory
-  error shows up in the first batch rather than the last. Results are put back in input
-  order.
+- Prompts are sorted by token length, longest first, and cut into batches of
+  `batch_size`: neighbours have similar lengths, so little padding is computed, and an
+  out-of-memory error shows up in the first batch rather than the last. Results are put
+  back in input order.
 - Batches are padded on the left, whatever the tokenizer's `padding_side`, with an
   attention mask; position ids are derived from that mask (transformers does this for
   decoder-only models), so a prompt sees the same positions padded or not. Decoding is
-  greedy with the KV cache; a row stops at an end-of-sequence token (the tokenizer's and
-  the model's generation config's), and the text is cut with
-  `prompts.clean_generation`. Greedy + left padding + mask = the same output at batch 1
-  and batch 16 (tests pin this; in half precision on a GPU, rare near-ties in the logits
-  can still differ between batch shapes, as with any batched kernel).
+  greedy with the KV cache; a row stops at an end-of-answer token (EOS, the model's
+  generation config's EOS, and the chat template's end-of-turn token) or when it starts
+  repeating itself (`RepetitionStop`), and the text is cleaned by the prompt format.
+  Greedy + left padding + mask = the same output at batch 1 and batch 16 (tests pin this
+  in fp32; in bf16 or half precision, rare near-ties in the logits can differ between
+  batch shapes, as with any batched kernel).
 
-Truncation rule (prompts longer than `max_input_tokens`, the task's paper limit):
-the prompt is `### Instruction ... ### Context:\\n<context>\\n\\n### Response:\\n`. We keep
-every token of the instruction header (up to and including "### Context:\\n") and the
-*last* tokens of the prompt, so the end of the context - where the phenotype question
-sits - and the response marker survive; the tokens cut are the first tokens of the
-context. A prompt without a "### Context:" header loses its first tokens. If the header
-alone does not fit, only the last `max_input_tokens` tokens are kept. Every truncation
-is counted (`GenerationStats.n_truncated`) and logged by count, never by text.
-Training (`train.finetune`) cuts the end of the context by default; set
-`context_truncation: start` there to train the way evaluation cuts.
+Truncation rule (prompts longer than `max_input_tokens`, the task's paper limit): the
+one rule training uses (`PromptFormat.encode_prompt`): the template and the instruction
+are kept whole and the *start* of the context is cut, so the end of the context (where
+the phenotype question sits) and the answer marker survive. A plain-string prompt keeps
+its last tokens. Every truncation is counted (`GenerationStats.n_truncated`) and logged
+by count, never by text.
 
 `generate_predictions` writes `{id, task, prediction, model}` lines with
 `cancerllm.io.JsonlAppender` (flushed per record, torn last line dropped on resume),
@@ -52,49 +51,40 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cancerllm.errors import ConfigError, RecordError
-from cancerllm.tasks.prompts import clean_generation, format_prompt
+from cancerllm.tasks.prompts import PromptFormat
 
 log = logging.getLogger(__name__)
 
-CONTEXT_HEADER = "### Context:\n"
 BACKENDS = ("auto", "hf", "vllm")
 
 
 # ---------------------------------------------------------------- tokens in
 
+Prompt = tuple[str, str] | str  # (instruction, context), or text already formatted
 
-def encode_prompts(tokenizer, prompts: list[str],
-                   max_input_tokens: int | None = None) -> tuple[list[list[int]], list[int]]:
+
+def encode_prompts(tokenizer, prompts: list[Prompt], max_input_tokens: int | None = None,
+                   template: str = "auto") -> tuple[list[list[int]], list[int]]:
     """(token ids per prompt, indices of the prompts that were truncated). See module doc."""
-    fast = getattr(tokenizer, "is_fast", False)
-    enc = tokenizer(list(prompts), return_offsets_mapping=fast)
+    fmt = PromptFormat.for_tokenizer(tokenizer, template)
     out: list[list[int]] = []
     truncated: list[int] = []
-    for i, ids in enumerate(enc["input_ids"]):
-        ids = list(ids)
-        if max_input_tokens is not None and len(ids) > max_input_tokens:
-            offsets = enc["offset_mapping"][i] if fast else None
-            ids = _truncate(tokenizer, prompts[i], ids, offsets, max_input_tokens)
+    for i, prompt in enumerate(prompts):
+        if isinstance(prompt, str):
+            ids, cut = list(tokenizer(prompt)["input_ids"]), False
+            if max_input_tokens is not None and len(ids) > max_input_tokens:
+                ids, cut = ids[-max_input_tokens:], True
+        else:
+            enc = fmt.encode_prompt(prompt[0], prompt[1], max_input_tokens)
+            if enc is None:  # the template and instruction alone are over the limit
+                full = fmt.encode_prompt(prompt[0], prompt[1])
+                ids, cut = full.ids[-max_input_tokens:], True
+            else:
+                ids, cut = enc.ids, enc.truncated
+        if cut:
             truncated.append(i)
         out.append(ids)
     return out, truncated
-
-
-def _truncate(tokenizer, prompt: str, ids: list[int], offsets, limit: int) -> list[int]:
-    """Keep the header tokens and the last tokens; cut the start of the context."""
-    mark = prompt.find(CONTEXT_HEADER)
-    header_end = mark + len(CONTEXT_HEADER) if mark != -1 else 0
-    if offsets is not None:
-        # Tokens ending at or before the header's end (special tokens have (0, 0)) are header.
-        n_header = 0
-        while n_header < len(ids) and offsets[n_header][1] <= header_end:
-            n_header += 1
-    else:
-        n_header = len(tokenizer(prompt[:header_end])["input_ids"]) if header_end else 0
-    keep_tail = limit - n_header
-    if keep_tail <= 0:
-        return ids[-limit:]
-    return ids[:n_header] + ids[-keep_tail:]
 
 
 # ---------------------------------------------------------------- tokens out
@@ -110,7 +100,8 @@ class Batch:
 
 
 def _eos_ids(model, tokenizer) -> list[int]:
-    ids: set[int] = set()
+    """Every token id that ends an answer: EOS (tokenizer's and model's) and end-of-turn."""
+    ids: set[int] = set(PromptFormat.for_tokenizer(tokenizer).stop_ids)
     for value in (getattr(getattr(model, "generation_config", None), "eos_token_id", None),
                   tokenizer.eos_token_id):
         if isinstance(value, int):
@@ -135,10 +126,45 @@ def greedy_config(model, tokenizer, max_new_tokens: int, min_new_tokens: int | N
                             eos_token_id=eos or None, pad_token_id=_pad_id(tokenizer, eos))
 
 
+def repeated_tail(ids: list[int], max_period: int = 32, min_span: int = 12, min_repeats: int = 3) -> int:
+    """Length of the periodic tail of `ids` beyond its first period (0 when there is none).
+
+    A tail counts when some period p <= `max_period` repeats at least `min_repeats` times
+    and covers at least `min_span` tokens ("s/p s/p s/p s/p ..."). Hand-written because no
+    library option fits: transformers' `no_repeat_ngram_size` and `repetition_penalty` act
+    on the prompt's tokens too, so they would forbid copying values out of the note, which
+    extraction must do; this looks at the generated tokens only.
+    """
+    n = len(ids)
+    for p in range(1, min(max_period, n // min_repeats) + 1):
+        k = p
+        while k < n and ids[n - 1 - k] == ids[n - 1 - k + p]:
+            k += 1
+        # ids[n-k:] is p-periodic; count whole repeats of the period in it.
+        if k // p >= min_repeats and k >= min_span:
+            return k - p
+    return 0
+
+
+class RepetitionStop:
+    """A `StoppingCriteria` that ends a row once its answer repeats itself (see above)."""
+
+    def __init__(self, prompt_width: int):
+        self.width = prompt_width
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+        rows = input_ids[:, self.width:].tolist()
+        return torch.tensor([repeated_tail(r) > 0 for r in rows], dtype=torch.bool, device=input_ids.device)
+
+
 def iter_generate(model, tokenizer, encoded: list[list[int]], max_new_tokens: int,
-                  batch_size: int = 16, min_new_tokens: int | None = None) -> Iterator[Batch]:
+                  batch_size: int = 16, min_new_tokens: int | None = None,
+                  stop_repetition: bool = True) -> Iterator[Batch]:
     """Generate for token-id prompts batch by batch (longest first); yields each batch done."""
     import torch
+    from transformers import StoppingCriteriaList
+    fmt = PromptFormat.for_tokenizer(tokenizer)
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     config = greedy_config(model, tokenizer, max_new_tokens, min_new_tokens)
@@ -155,19 +181,22 @@ def iter_generate(model, tokenizer, encoded: list[list[int]], max_new_tokens: in
             n = len(encoded[i])
             input_ids[row, width - n:] = torch.tensor(encoded[i], dtype=torch.long)
             mask[row, width - n:] = 1
+        stops = StoppingCriteriaList([RepetitionStop(width)]) if stop_repetition else None
         with torch.inference_mode():
             out = model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device),
-                                 generation_config=config)
+                                 generation_config=config, stopping_criteria=stops)
         texts, counts = [], []
         for row in out[:, width:].tolist():
             stop = next((k for k, t in enumerate(row) if t in eos), None)
             counts.append(len(row) if stop is None else stop + 1)
             kept = row if stop is None else row[:stop]
-            texts.append(clean_generation(tokenizer.decode(kept, skip_special_tokens=True)))
+            if stop_repetition:
+                kept = kept[:len(kept) - repeated_tail(kept)]
+            texts.append(fmt.clean(tokenizer.decode(kept, skip_special_tokens=True)))
         yield Batch(idx, texts, counts)
 
 
-def generate_with_counts(model, tokenizer, prompts: list[str], max_new_tokens: int,
+def generate_with_counts(model, tokenizer, prompts: list[Prompt], max_new_tokens: int,
                          batch_size: int = 16, max_input_tokens: int | None = None,
                          min_new_tokens: int | None = None) -> tuple[list[str], list[int], list[int]]:
     """(texts in input order, new tokens per prompt, indices of truncated prompts)."""
@@ -183,7 +212,7 @@ def generate_with_counts(model, tokenizer, prompts: list[str], max_new_tokens: i
     return texts, counts, truncated
 
 
-def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 16,
+def generate(model, tokenizer, prompts: list[Prompt], max_new_tokens: int, batch_size: int = 16,
              max_input_tokens: int | None = None, min_new_tokens: int | None = None) -> list[str]:
     """Greedy answers to `prompts`, in input order (see the module doc for the rules)."""
     return generate_with_counts(model, tokenizer, prompts, max_new_tokens, batch_size,
@@ -326,7 +355,7 @@ def generate_predictions(model_dir: str | os.PathLike, task: str, records: Itera
         if not todo:
             log.info("%s: all %d predictions already in %s", spec.name, stats.n_instances, out_path)
             return _earlier_stats(out_path) or stats
-        prompts = [format_prompt(r.get("instruction") or spec.instruction, r["context"]) for r in todo]
+        prompts = [(r.get("instruction") or spec.instruction, r["context"]) for r in todo]
 
         def write(batch: Batch) -> None:
             for i, text in zip(batch.indices, batch.texts):
@@ -358,7 +387,7 @@ def _earlier_stats(out_path: str | os.PathLike) -> GenerationStats | None:
         return None
 
 
-def _run_hf(stats: GenerationStats, model_dir: Path, adapter_dir: Path | None, prompts: list[str],
+def _run_hf(stats: GenerationStats, model_dir: Path, adapter_dir: Path | None, prompts: list[Prompt],
             write: Callable[[Batch], None], dtype: str | None) -> None:
     import torch
     from cancerllm.models.loading import load_causal_lm
@@ -385,7 +414,7 @@ def _run_hf(stats: GenerationStats, model_dir: Path, adapter_dir: Path | None, p
         stats.memory_kind = "cpu_peak_rss"
 
 
-def _run_vllm(stats: GenerationStats, model_dir: Path, adapter_dir: Path | None, prompts: list[str],
+def _run_vllm(stats: GenerationStats, model_dir: Path, adapter_dir: Path | None, prompts: list[Prompt],
               write: Callable[[Batch], None], dtype: str | None) -> None:
     """vLLM path (GPU only, optional): same prompts, same truncation, same output lines.
 
@@ -421,7 +450,8 @@ def _run_vllm(stats: GenerationStats, model_dir: Path, adapter_dir: Path | None,
         idx = list(range(start, min(start + chunk, len(encoded))))
         outs = llm.generate([{"prompt_token_ids": encoded[i]} for i in idx], params, lora_request=lora,
                             use_tqdm=False)
-        write(Batch(idx, [clean_generation(o.outputs[0].text) for o in outs],
+        fmt = PromptFormat.for_tokenizer(tokenizer)
+        write(Batch(idx, [fmt.clean(o.outputs[0].text) for o in outs],
                     [len(o.outputs[0].token_ids) for o in outs]))
     stats.wall_seconds = round(time.perf_counter() - t0, 3)
     stats.peak_memory_mb = round(torch.cuda.max_memory_allocated() / 2**20, 1)

@@ -27,7 +27,7 @@ import os
 import time
 from dataclasses import dataclass
 
-IGNORE_INDEX = -100
+from cancerllm.tasks.prompts import IGNORE_INDEX
 
 
 @dataclass

@@ -104,13 +104,12 @@ class Engine:
     def answer(self, task: str, contexts: list[str]) -> list[str]:
         """Greedy answers of `task`'s model to its prompts built from `contexts`, in order."""
         from cancerllm.evaluate.generation import generate_with_counts
-        from cancerllm.tasks.prompts import format_prompt
         from cancerllm.tasks.registry import get_task
         if not contexts:
             return []
         spec = get_task(task)
         max_in, max_new = self.limits(task)
-        prompts = [format_prompt(spec.instruction, c) for c in contexts]
+        prompts = [(spec.instruction, c) for c in contexts]
         with self._lock, self._adapter_for(task):
             texts, _, truncated = generate_with_counts(self.model, self.tokenizer, prompts, max_new,
                                                        self.batch_size, max_in)

@@ -30,7 +30,7 @@ from cancerllm.errors import ConfigError
 from cancerllm.io import atomic_write_json
 from cancerllm.runs import start_run
 
-IGNORE_INDEX = -100  # label value the HF causal-LM loss skips
+from cancerllm.tasks.prompts import IGNORE_INDEX  # noqa: F401 - re-exported for the stages
 
 
 class LoraSettings(Config):
@@ -79,13 +79,16 @@ class TrainConfig(Config):
 
     `method: full` (or `lora: null`) trains every parameter instead of an adapter.
     `quantization: 4bit` is QLoRA (bitsandbytes NF4 base + LoRA); it needs CUDA.
-    `model_dtype` is the dtype the base weights are loaded in ("auto" keeps the saved one).
+    `model_dtype` is the dtype the frozen base weights are loaded in ("auto" keeps the saved
+    one; "fast" is the inference policy `models.loading.pick_dtype`: bf16 on a GPU or a CPU
+    with native bf16, else fp32). LoRA weights stay fp32 whatever the base (peft upcasts
+    them), so only the frozen matmuls run in bf16.
     """
 
     method: Literal["lora", "full"] = "lora"
     lora: LoraSettings | None = LoraSettings()
     quantization: Literal["4bit"] | None = None
-    model_dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    model_dtype: Literal["float32", "bfloat16", "float16", "auto", "fast"] = "float32"
     seed: int = 0
     train: TrainerSettings = TrainerSettings()
 
@@ -110,7 +113,11 @@ def load_for_training(model_dir: str | os.PathLike, cfg: TrainConfig):
 
     model_dir = local_model_dir(model_dir)
     kwargs: dict = {"local_files_only": True}
-    kwargs["dtype"] = "auto" if cfg.model_dtype == "auto" else getattr(torch, cfg.model_dtype)
+    if cfg.model_dtype == "fast":
+        from cancerllm.models.loading import pick_device, pick_dtype
+        kwargs["dtype"] = pick_dtype(pick_device(None), "fast")
+    else:
+        kwargs["dtype"] = "auto" if cfg.model_dtype == "auto" else getattr(torch, cfg.model_dtype)
     if cfg.quantization == "4bit":
         kwargs["quantization_config"] = _bnb_4bit_config(cfg)
     set_seed(cfg.seed)
@@ -281,14 +288,23 @@ def last_checkpoint(out_dir: str | os.PathLike) -> str | None:
     return None
 
 
-def training_arguments(cfg: TrainConfig, out_dir: Path, has_eval: bool, **extra):
-    """`TrainingArguments` from a recipe; paths and reporting are decided here, not in recipes."""
+def training_arguments(cfg: TrainConfig, out_dir: Path, has_eval: bool, select_best: bool = False, **extra):
+    """`TrainingArguments` from a recipe; paths and reporting are decided here, not in recipes.
+
+    `select_best` (with an eval set): evaluate at every save and load the checkpoint with
+    the lowest eval loss at the end (Trainer's `load_best_model_at_end`), so the saved
+    adapter is the one validation chose, not simply the last.
+    """
     from transformers import TrainingArguments
     t = cfg.train
     report_to = ["tensorboard"] if _tensorboard_installed() else []
     if report_to:
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(out_dir / "tensorboard")  # per run folder
-    eval_strategy = "steps" if (has_eval and t.eval_steps) else "no"
+    select_best = select_best and has_eval
+    eval_strategy = "steps" if (has_eval and (t.eval_steps or select_best)) else "no"
+    eval_steps = (t.save_steps if select_best else t.eval_steps) if eval_strategy == "steps" else None
+    if select_best:
+        extra.update(load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False)
     if (t.bf16 or t.fp16) and not torch.cuda.is_available():
         if t.fp16:
             raise ConfigError("train.fp16 needs a CUDA GPU; on a CPU use train.bf16 or neither")
@@ -304,7 +320,7 @@ def training_arguments(cfg: TrainConfig, out_dir: Path, has_eval: bool, **extra)
         bf16=t.bf16, fp16=t.fp16,
         activation_checkpointing=t.gradient_checkpointing,
         logging_steps=t.logging_steps, logging_first_step=True,
-        eval_strategy=eval_strategy, eval_steps=t.eval_steps if eval_strategy == "steps" else None,
+        eval_strategy=eval_strategy, eval_steps=eval_steps,
         save_strategy="steps", save_steps=t.save_steps, save_total_limit=t.save_total_limit,
         dataloader_num_workers=t.dataloader_num_workers,
         dataloader_pin_memory=torch.cuda.is_available(),
@@ -342,7 +358,8 @@ def run_trainer(model, tokenizer, train_dataset, eval_dataset, collator, cfg: Tr
     Resuming restores model, optimizer, scheduler, RNG states and the data position, so
     a resumed run ends where an uninterrupted one would (tests/train check this).
     """
-    args = training_arguments(cfg, out, has_eval=eval_dataset is not None, **(args_extra or {}))
+    args = training_arguments(cfg, out, has_eval=eval_dataset is not None,
+                              select_best=getattr(cfg, "select_best", False), **(args_extra or {}))
     trainer = CountingTrainer(
         model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
         data_collator=collator, processing_class=tokenizer,
@@ -353,7 +370,12 @@ def run_trainer(model, tokenizer, train_dataset, eval_dataset, collator, cfg: Tr
 
     final_dir = out / ("adapter" if cfg.uses_lora else "model")
     trainer.save_model(str(final_dir))  # an adapter only, for a peft model
-    eval_loss = trainer.evaluate()["eval_loss"] if eval_dataset is not None else None
+    if eval_dataset is None:
+        eval_loss = None
+    elif args.load_best_model_at_end and trainer.state.best_metric is not None:
+        eval_loss = trainer.state.best_metric  # the loaded best checkpoint's: no second pass
+    else:
+        eval_loss = trainer.evaluate()["eval_loss"]
     counts = trainer.summed_token_counts()
     runtime = result.metrics.get("train_runtime") or wall
     metrics = {
@@ -365,6 +387,8 @@ def run_trainer(model, tokenizer, train_dataset, eval_dataset, collator, cfg: Tr
         "train_loss": result.training_loss,  # mean over the steps of this session
         "last_logged_loss": _last_logged(trainer.state.log_history, "loss"),
         "eval_loss": eval_loss,
+        "best_checkpoint": (os.path.relpath(trainer.state.best_model_checkpoint, out)
+                            if trainer.state.best_model_checkpoint else None),
         "train_runtime_s": round(runtime, 3),
         "wall_time_s": round(wall, 3),
         **counts,

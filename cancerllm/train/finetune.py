@@ -1,90 +1,83 @@
-"""Instruction tuning: LoRA on {instruction, context, response} records, loss on the response.
+"""Instruction tuning: LoRA on {instruction, context, response} records, loss on the answer.
 
 The paper's recipe (recipes/finetune-mistral7b.yaml): LoRA rank 64, alpha 16, AdamW,
 lr 2e-4. `--task all` trains one multi-task adapter on the union of the tasks' training
 records; `finetune_per_task` (CLI `--per-task`) trains one adapter per task instead.
 
-How a record becomes a training example:
-- `cancerllm.tasks.prompts.format_example` gives (prompt, completion = response + EOS), the
-  same template generation uses. The prompt is tokenized as `tokenizer(prompt)` does by
-  default (a BOS is added if the tokenizer adds one), exactly as a generator tokenizes it;
-  the completion is tokenized without special tokens and always ends with EOS.
-- Labels are -100 on the prompt (and on padding, added per batch by the collator); the
-  loss covers the response tokens and the EOS only.
-- Truncation: when prompt + completion exceed `max_seq_length`, or the prompt exceeds the
-  task's `max_input_tokens` (the evaluation limit in the task registry), the *context* is
-  shortened (its end is cut by default, `context_truncation: start` cuts its beginning),
-  then the prompt is re-formatted. The response and EOS are never cut: a record whose
-  completion alone does not fit is dropped and counted in train_metrics.json.
+How a record becomes a training example: `cancerllm.tasks.prompts.PromptFormat` (the
+model's chat template when its tokenizer has one, else the alpaca layout; the same object
+generation uses) gives the prompt ids and the answer ids (response + end-of-turn / EOS).
+Labels are -100 on the prompt (and on padding, added per batch by the collator); the loss
+covers the answer and its end token only. Over `max_seq_length`, or over the task's
+`max_input_tokens` (the evaluation limit in the task registry), the *context* is cut by
+the one truncation rule shared with evaluation (`context_truncation: start` keeps the end
+of the context). The answer is never cut: a record whose answer alone does not fit is
+dropped and counted in train_metrics.json.
+
+What is trained on (why these knobs exist): most phenotype records answer "Not relevant",
+so a model trained on the natural mix learns that one answer and stops there (the demo's
+first runs did exactly that). `sampling.<task>.answered_share` draws the task's training
+subset with a stated share of answered records, spread evenly over the values of
+`stratify` (every entity type is covered). `max_train_samples` caps records per task (one
+number for all, or per task). With a validation split, `select_best` evaluates at every
+save and keeps the adapter with the lowest validation loss.
 """
 
 from __future__ import annotations
 
 import os
+import random
+from collections import defaultdict
 from pathlib import Path
 from typing import Literal
 
+from cancerllm.config import Config
 from cancerllm.errors import InputError
 from cancerllm.io import read_jsonl
-from cancerllm.tasks.prompts import format_example, format_prompt
-from cancerllm.train.common import (IGNORE_INDEX, LoraSettings, PaddingCollator, TrainConfig,
-                                    TrainerSettings, begin_run, load_for_training, run_trainer)
+from cancerllm.tasks.prompts import PromptFormat, Template
+from cancerllm.train.common import (LoraSettings, PaddingCollator, TrainConfig, TrainerSettings, begin_run,
+                                    load_for_training, run_trainer)
 
 REQUIRED = ("instruction", "context", "response")
+
+
+class TaskSampling(Config):
+    """How a task's training subset is drawn (see module doc)."""
+
+    answered_share: float | None = None   # share of records whose response is not `none_answer`
+    none_answer: str = "Not relevant"
+    stratify: str | None = None           # record field to spread the draw over (e.g. entity_type)
 
 
 class FinetuneConfig(TrainConfig):
     """Instruction-tuning recipe (`cancerllm train finetune --recipe ...`)."""
 
     lora: LoraSettings | None = LoraSettings(r=64, alpha=16, dropout=0.05)
+    prompt_template: Template = "auto"    # auto: the tokenizer's chat template when it has one
     max_seq_length: int = 2048
-    context_truncation: Literal["end", "start"] = "end"
-    max_train_samples: int | None = None  # per task, a seeded random subset; None = all
-    max_eval_samples: int | None = None   # per task
+    context_truncation: Literal["start", "end"] = "start"
+    max_train_samples: int | dict[str, int] | None = None  # per task (or {task: n}), seeded subset
+    max_eval_samples: int | dict[str, int] | None = None   # per task
+    sampling: dict[str, TaskSampling] = {}
+    select_best: bool = True              # keep the checkpoint with the lowest validation loss
     group_by_length: bool = True          # batches of similar length: less padding
     pad_to_multiple_of: int | None = None
     train: TrainerSettings = TrainerSettings(learning_rate=2e-4, num_train_epochs=1.0)
+
+    def limit(self, which: str, task: str) -> int | None:
+        value = self.max_train_samples if which == "train" else self.max_eval_samples
+        return value.get(task) if isinstance(value, dict) else value
 
 
 # ---------------------------------------------------------------- one record
 
 
 def encode_example(tokenizer, instruction: str, context: str, response: str, max_length: int,
-                   max_prompt_tokens: int | None = None, cut: str = "end") -> dict | None:
-    """{input_ids, labels, truncated} for one record, or None if the response cannot fit."""
-    eos = tokenizer.eos_token_id
-    prompt, completion = format_example(instruction, context, response, tokenizer.eos_token)
-    completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
-    if completion_ids[-1:] != [eos]:  # a tokenizer that splits special tokens found in text
-        completion_ids = tokenizer(response, add_special_tokens=False)["input_ids"] + [eos]
-    budget = max_length - len(completion_ids)
-    if max_prompt_tokens is not None:
-        budget = min(budget, max_prompt_tokens)
-    prompt_ids = tokenizer(prompt)["input_ids"]
-    truncated = len(prompt_ids) > budget
-    if truncated:
-        prompt_ids = _shorten_context(tokenizer, instruction, context, budget, cut)
-        if prompt_ids is None:
-            return None
-    return {"input_ids": prompt_ids + completion_ids,
-            "labels": [IGNORE_INDEX] * len(prompt_ids) + completion_ids,
-            "truncated": truncated}
-
-
-def _shorten_context(tokenizer, instruction: str, context: str, budget: int, cut: str):
-    """Prompt ids for the longest cut of `context` whose formatted prompt fits `budget` tokens."""
-    overhead = len(tokenizer(format_prompt(instruction, ""))["input_ids"])
-    enc = tokenizer(context, add_special_tokens=False, return_offsets_mapping=True)
-    offsets = enc["offset_mapping"]
-    keep = min(budget - overhead, len(offsets))
-    while keep > 0:
-        piece = (context[:offsets[keep - 1][1]] if cut == "end"
-                 else context[offsets[len(offsets) - keep][0]:])
-        ids = tokenizer(format_prompt(instruction, piece))["input_ids"]
-        if len(ids) <= budget:
-            return ids
-        keep -= len(ids) - budget  # re-tokenizing at the new edge can merge differently
-    return None
+                   max_prompt_tokens: int | None = None, cut: str = "start",
+                   template: Template = "auto") -> dict | None:
+    """{input_ids, labels, truncated} for one record, or None if the answer cannot fit."""
+    return PromptFormat.for_tokenizer(tokenizer, template).encode_example(
+        instruction, context, response, max_length, max_prompt_tokens, cut)
 
 
 # ---------------------------------------------------------------- datasets
@@ -100,34 +93,65 @@ def read_task_records(tasks_dir: str | os.PathLike, task: str, split: str) -> li
         missing = [k for k in REQUIRED if not isinstance(rec.get(k), str)]
         if missing:
             raise InputError(f"{path}:{i}: record lacks text field(s) {', '.join(missing)}")
-        records.append({"task": task, **{k: rec[k] for k in REQUIRED}})
+        records.append({"task": task, **{k: rec[k] for k in REQUIRED},
+                        **{k: str(rec[k]) for k in ("entity_type",) if rec.get(k) is not None}})
     return records
 
 
+def sample_records(records: list[dict], limit: int | None, seed: int,
+                   sampling: TaskSampling | None = None) -> list[dict]:
+    """A seeded subset of at most `limit` records, drawn per `sampling` (see module doc)."""
+    rng = random.Random(seed)
+    if sampling is None or sampling.answered_share is None or limit is None or limit >= len(records):
+        if limit is not None and len(records) > limit:
+            return rng.sample(records, limit)
+        return list(records)
+    answered = [r for r in records if r["response"] != sampling.none_answer]
+    none = [r for r in records if r["response"] == sampling.none_answer]
+    n_answered = min(len(answered), round(limit * sampling.answered_share))
+    picked = (_spread(answered, n_answered, sampling.stratify, rng)
+              + _spread(none, min(len(none), limit - n_answered), sampling.stratify, rng))
+    rng.shuffle(picked)
+    return picked
+
+
+def _spread(records: list[dict], n: int, key: str | None, rng: random.Random) -> list[dict]:
+    """n records drawn round-robin over the groups of `key` (each group shuffled)."""
+    if key is None:
+        return rng.sample(records, n)
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        groups[str(r.get(key))].append(r)
+    pools = [rng.sample(g, len(g)) for _, g in sorted(groups.items())]
+    out: list[dict] = []
+    while len(out) < n:
+        for pool in pools:
+            if pool and len(out) < n:
+                out.append(pool.pop())
+    return out
+
+
 def encode_split(tokenizer, records: list[dict], cfg: FinetuneConfig, limit: int | None,
-                 max_prompt_tokens: int | None):
-    """(Dataset of input_ids/labels, stats) for a task split, capped to `limit` records."""
+                 max_prompt_tokens: int | None, sampling: TaskSampling | None = None):
+    """(Dataset of input_ids/labels, stats) for a task split, drawn down to `limit` records."""
     from datasets import Dataset
-    ds = Dataset.from_list(records)
-    if limit is not None and len(ds) > limit:
-        ds = ds.shuffle(seed=cfg.seed).select(range(limit))
-    max_length = cfg.max_seq_length
-
-    def encode(batch):
-        out = {"input_ids": [], "labels": [], "truncated": []}
-        for ins, ctx, resp in zip(batch["instruction"], batch["context"], batch["response"]):
-            ex = encode_example(tokenizer, ins, ctx, resp, max_length, max_prompt_tokens,
-                                cfg.context_truncation)
-            if ex is not None:
-                for k in out:
-                    out[k].append(ex[k])
-        return out
-
-    n = len(ds)
-    enc = ds.map(encode, batched=True, remove_columns=ds.column_names, desc="encode")
-    stats = {"records": n, "examples": len(enc), "dropped_response_too_long": n - len(enc),
-             "context_truncated": int(sum(enc["truncated"]))}
-    return enc.remove_columns("truncated"), stats
+    records = sample_records(records, limit, cfg.seed, sampling)
+    fmt = PromptFormat.for_tokenizer(tokenizer, cfg.prompt_template)
+    rows = {"input_ids": [], "labels": [], "truncated": []}
+    for r in records:
+        ex = fmt.encode_example(r["instruction"], r["context"], r["response"], cfg.max_seq_length,
+                                max_prompt_tokens, cfg.context_truncation)
+        if ex is not None:
+            for k in rows:
+                rows[k].append(ex[k])
+    n = len(records)
+    answered = (sum(r["response"] != sampling.none_answer for r in records)
+                if sampling is not None else None)
+    stats = {"records": n, "examples": len(rows["input_ids"]), "dropped_response_too_long": n - len(rows["input_ids"]),
+             "context_truncated": int(sum(rows["truncated"])), "prompt_template": fmt.kind,
+             **({"answered": answered} if answered is not None else {})}
+    del rows["truncated"]
+    return Dataset.from_dict(rows), stats
 
 
 def resolve_tasks(tasks_dir: str | os.PathLike, task: str) -> list[str]:
@@ -154,13 +178,14 @@ def build_datasets(tokenizer, tasks_dir: str | os.PathLike, tasks: list[str], cf
     trains, vals, stats = [], [], {}
     for task in tasks:
         limit_prompt = get_task(task).max_input_tokens
+        sampling = cfg.sampling.get(task)
         train, s_train = encode_split(tokenizer, read_task_records(tasks_dir, task, "train"), cfg,
-                                      cfg.max_train_samples, limit_prompt)
+                                      cfg.limit("train", task), limit_prompt, sampling)
         stats[task] = {"train": s_train}
         trains.append(train)
         val_records = read_task_records(tasks_dir, task, "validation")
         if val_records:
-            val, s_val = encode_split(tokenizer, val_records, cfg, cfg.max_eval_samples, limit_prompt)
+            val, s_val = encode_split(tokenizer, val_records, cfg, cfg.limit("eval", task), limit_prompt, sampling)
             stats[task]["validation"] = s_val
             vals.append(val)
     train = concatenate_datasets(trains)

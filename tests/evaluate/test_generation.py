@@ -9,7 +9,7 @@ import pytest
 from cancerllm.errors import OfflineError
 from cancerllm.evaluate.generation import (encode_prompts, generate, generate_predictions,
                                            generate_with_counts, stats_path)
-from cancerllm.tasks.prompts import RESPONSE_MARKER, format_prompt
+from cancerllm.tasks.prompts import RESPONSE_MARKER, PromptFormat
 from tests.serve.lively import NOTES, make_lively_model
 
 INSTRUCTION = "You are a medical expert."
@@ -26,11 +26,11 @@ def lm(lively_dir):
     return load_causal_lm(lively_dir, device="cpu")
 
 
-def _prompts(n: int = 14) -> list[str]:
+def _prompts(n: int = 14) -> list[tuple[str, str]]:
     words = " ".join(NOTES).split()
     # Very different lengths, in no particular order, so sorting and padding both matter.
-    return [format_prompt(INSTRUCTION, " ".join(words[(7 * i) % 40:(7 * i) % 40 + 3 + (i * 5) % 37])
-                          + "\nWhat is the tumor size?") for i in range(n)]
+    return [(INSTRUCTION, " ".join(words[(7 * i) % 40:(7 * i) % 40 + 3 + (i * 5) % 37])
+             + "\nWhat is the tumor size?") for i in range(n)]
 
 
 def test_same_answers_at_any_batch_size_and_in_input_order(lm):
@@ -48,7 +48,7 @@ def test_matches_plain_unpadded_hf_generate(lm):
     from cancerllm.tasks.prompts import clean_generation
     model, tok = lm
     prompt = _prompts()[3]
-    ids = tok(prompt, return_tensors="pt").input_ids
+    ids = torch.tensor([PromptFormat.for_tokenizer(tok).encode_prompt(*prompt).ids])
     out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=12,
                          do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
     expected = clean_generation(tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
@@ -57,25 +57,26 @@ def test_matches_plain_unpadded_hf_generate(lm):
 
 def test_truncation_keeps_instruction_header_and_prompt_end(lm):
     _, tok = lm
+    fmt = PromptFormat.for_tokenizer(tok)
     question = "\nWhat is the tumor size in the given context?"
-    long_prompt = format_prompt(INSTRUCTION, " ".join(NOTES) + question)
-    short_prompt = format_prompt(INSTRUCTION, "grade 2" + question)
-    full = tok(long_prompt)["input_ids"]
-    header = tok(long_prompt[:long_prompt.index("### Context:\n") + len("### Context:\n")])["input_ids"]
-    limit = len(tok(short_prompt)["input_ids"])    # the short prompt just fits
-    tail = limit - len(header)
-    assert len(full) > limit and tail > 0
+    long_prompt = (INSTRUCTION, " ".join(NOTES) + question)
+    short_prompt = (INSTRUCTION, "grade 2" + question)
+    before, ctx, after = fmt.segments(*long_prompt)
+    short_ids = fmt.encode_prompt(*short_prompt).ids
+    limit = len(short_ids)                           # the short prompt just fits
+    keep = limit - len(before) - len(after)
+    assert len(before) + len(ctx) + len(after) > limit and keep > 0
     encoded, truncated = encode_prompts(tok, [short_prompt, long_prompt], max_input_tokens=limit)
     assert truncated == [1]
-    assert encoded[0] == tok(short_prompt)["input_ids"]
+    assert encoded[0] == short_ids
     kept = encoded[1]
     assert len(kept) == limit
-    assert kept[:len(header)] == header            # the instruction header is whole
-    assert kept[len(header):] == full[-tail:]      # the end of the prompt is whole
+    assert kept[:len(before)] == before              # the instruction header is whole
+    assert kept[len(before):] == ctx[-keep:] + after  # the end of the prompt is whole
     text = tok.decode(kept)
     assert text.startswith("### Instruction:\n" + INSTRUCTION)
     assert text.endswith(question + "\n\n" + RESPONSE_MARKER)
-    assert NOTES[0][:20] not in text               # the cut came from the start of the context
+    assert NOTES[0][:20] not in text                 # the cut came from the start of the context
 
 
 def test_truncation_without_header_keeps_the_end(lm):
@@ -95,8 +96,8 @@ def test_truncated_prompts_are_counted(lm):
 
 
 def _records(n: int = 10) -> list[dict]:
-    return [{"id": f"r{i}", "instruction": INSTRUCTION, "context": p.split("### Context:\n")[1].split("\n\n###")[0],
-             "response": "x"} for i, p in enumerate(_prompts(n))]
+    return [{"id": f"r{i}", "instruction": ins, "context": ctx, "response": "x"}
+            for i, (ins, ctx) in enumerate(_prompts(n))]
 
 
 class Stop(Exception):

@@ -37,15 +37,15 @@ def test_prompts_over_the_token_limit_are_cut_counted_and_reported(tiny_engine, 
     from cancerllm.evaluate.generation import encode_prompts
     from cancerllm.serve.http import create_app
     from cancerllm.serve.predict import predict
-    from cancerllm.tasks.prompts import format_prompt
+    from cancerllm.tasks.prompts import PromptFormat
     limit = get_task("diagnosis").max_input_tokens
     long_note = SENTENCE * 300                        # about 6,000 tokens, under predict's character cap
     short_note = "Diagnosis: melanoma of the right arm."
-    prompt = format_prompt(get_task("diagnosis").instruction, long_note)
+    prompt = (get_task("diagnosis").instruction, long_note)
     (full,), _ = encode_prompts(tiny_engine.tokenizer, [prompt])
     (cut,), truncated = encode_prompts(tiny_engine.tokenizer, [prompt], limit)
     assert len(full) > limit and truncated == [0] and len(cut) == limit
-    header = len(tiny_engine.tokenizer(prompt[:prompt.index("### Context:\n") + 13])["input_ids"])
+    header = len(PromptFormat.for_tokenizer(tiny_engine.tokenizer).segments(*prompt)[0])
     assert cut[:header] == full[:header] and cut[header:] == full[-(limit - header):]  # the rule
 
     source = tmp_path / "notes.jsonl"

@@ -75,7 +75,7 @@ def test_injected_notes_get_answers_of_the_usual_shape(kind, tiny_engine, tmp_pa
     real = generation.generate_with_counts
 
     def spy(model, tokenizer, prompts, *args, **kwargs):
-        seen.extend(prompts)
+        seen.extend(format_prompt(*p) for p in prompts)  # the alpaca layout, as text
         return real(model, tokenizer, prompts, *args, **kwargs)
 
     monkeypatch.setattr(generation, "generate_with_counts", spy)

@@ -9,7 +9,7 @@ import pytest
 from cancerllm.config import load_config
 from cancerllm.errors import InputError
 from cancerllm.models.loading import load_tokenizer
-from cancerllm.tasks.prompts import format_prompt
+from cancerllm.tasks.prompts import PromptFormat
 from cancerllm.train.common import PaddingCollator
 from cancerllm.train.finetune import FinetuneConfig, encode_example, finetune, finetune_per_task
 
@@ -25,7 +25,7 @@ def tok(tiny_model_dir):
 
 def test_loss_covers_exactly_the_response_and_eos(tok):
     ex = encode_example(tok, INSTRUCTION, CONTEXT, "left breast", max_length=512)
-    prompt_ids = tok(format_prompt(INSTRUCTION, CONTEXT))["input_ids"]
+    prompt_ids = PromptFormat.for_tokenizer(tok).encode_prompt(INSTRUCTION, CONTEXT).ids
     n = len(prompt_ids)
     assert ex["input_ids"][:n] == prompt_ids  # the prompt is tokenized as generation does
     assert ex["labels"][:n] == [-100] * n

@@ -1,0 +1,43 @@
+"""CPU runtime settings that must be in place before torch is imported.
+
+PyTorch's OpenMP threads busy-wait (spin) after each parallel region by default. On a
+machine whose cores are shared with another job, the spinning threads fight that job for
+the cores: LoRA training of SmolLM2-135M on 2 threads ran at 27.5 tokens/s next to another
+2-thread job, and at 261 tokens/s with `OMP_WAIT_POLICY=PASSIVE` (measured, see
+benchmarks/bench_cpu_defaults.py). OpenMP reads the variable once, when the library loads,
+so it is set when the `cancerllm` package is imported (the CLI imports it before torch).
+A value the user set is kept. `CANCERLLM_THREADS` sets the torch thread count (default:
+torch's own, one per physical core).
+"""
+
+from __future__ import annotations
+
+import os
+
+DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def configure_cpu_runtime() -> None:
+    for key, value in DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    threads = os.environ.get("CANCERLLM_THREADS")
+    if threads and threads.isdigit():
+        os.environ.setdefault("OMP_NUM_THREADS", threads)
+        os.environ.setdefault("MKL_NUM_THREADS", threads)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU computes bf16 matmuls natively (AVX512-BF16 or AMX-BF16).
+
+    Elsewhere bf16 on a CPU is emulated and slower than fp32, so the dtype policy
+    (`cancerllm.models.loading.pick_dtype`) falls back to fp32 there.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
