@@ -34,11 +34,13 @@ register_serving(app)
 
 @app.command()
 def demo(out: str = typer.Option("runs/demo", help="Run folder for every stage and the report."),
-         recipe: str = typer.Option("demo", help="Demo recipe (name in recipes/ or a path)."),
+         profile: str = typer.Option("default", help="default: SmolLM2-135M base (recipes/demo.yaml); "
+                                                     "smoke: the tiny model, a few-minute pipeline check."),
+         recipe: str = typer.Option(None, help="Demo recipe (name in recipes/ or a path); overrides --profile."),
          override: list[str] = typer.Argument(None, help="key=value overrides of the recipe.")):
-    """Run the whole pipeline on the embedded default and write OUT/report.md."""
+    """Run the whole pipeline on the embedded default; writes OUT/report.md and OUT/headline.json."""
     from cancerllm.demo import run_demo
-    report = run_demo(out, recipe, override or [])
+    report = run_demo(out, recipe, override or [], profile=profile)
     typer.echo(f"report: {report}")
 
 

@@ -1,20 +1,34 @@
-"""The demo recipe must load, and every training recipe + override it names must validate:
+"""Both demo profiles must load, and every training recipe + override they name must validate:
 a typo there would only surface minutes into `./run demo`."""
 
+import pytest
+
 from cancerllm.config import load_config
-from cancerllm.demo import DemoConfig
+from cancerllm.demo import PROFILES, DemoConfig
+from cancerllm.demo_stages import plan
 from cancerllm.train.finetune import FinetuneConfig
 from cancerllm.train.heads import HeadsTrainConfig
 from cancerllm.train.pretrain import PretrainConfig
 
 
-def test_demo_recipe_and_its_stage_recipes_validate():
-    cfg = load_config(DemoConfig, "demo")
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_demo_recipes_and_their_stage_recipes_validate(profile):
+    cfg = load_config(DemoConfig, PROFILES[profile])
     assert cfg.patients >= 100
-    pairs = [(PretrainConfig, cfg.base), (PretrainConfig, cfg.cpt), (FinetuneConfig, cfg.finetune),
-             (HeadsTrainConfig, cfg.heads)]
+    pairs = [(PretrainConfig, cfg.cpt), (FinetuneConfig, cfg.finetune), (HeadsTrainConfig, cfg.heads)]
+    if cfg.base_model == "tiny":
+        pairs.append((PretrainConfig, cfg.base))
+        assert load_config(PretrainConfig, cfg.base.recipe, cfg.base.overrides).lora is None  # full-parameter base
     for cls, stage in pairs:
         load_config(cls, stage.recipe, stage.overrides)
-    assert load_config(PretrainConfig, cfg.base.recipe, cfg.base.overrides).lora is None   # full-parameter base
-    assert load_config(PretrainConfig, cfg.cpt.recipe, cfg.cpt.overrides).lora.r == 8
+    assert load_config(PretrainConfig, cfg.cpt.recipe, cfg.cpt.overrides).lora.r == 8   # the paper's CPT rank
     assert set(cfg.eval_limits) == {"phenotype", "diagnosis", "treatment"}
+    assert plan(cfg)[-1] in ("evaluate_staging", "robustness_counterfactual")
+
+
+def test_the_default_profile_is_a_real_pretrained_base():
+    cfg = load_config(DemoConfig, PROFILES["default"])
+    assert cfg.base_model == "smollm2" and cfg.zero_shot
+    ft = load_config(FinetuneConfig, cfg.finetune.recipe, cfg.finetune.overrides)
+    assert ft.sampling["phenotype"].answered_share == 0.5 and ft.select_best
+    assert "import_base" in plan(cfg) and "train_base" not in plan(cfg)

@@ -1,0 +1,311 @@
+"""The demo's stages, in order: data, base, continued pre-training, perplexity, instruction
+tuning, comparison, staging, robustness, report (see `cancerllm.demo` for the line-up).
+
+Each stage is a closure handed to `StageRunner`, which skips it when an earlier run of
+the same folder finished it; every stage calls the function its CLI command wraps.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from cancerllm.config import load_config
+from cancerllm.demo import DemoConfig, StageRunner, _train_summary, public_documents, write_headline
+from cancerllm.io import read_jsonl
+
+# Rough seconds per stage on a quiet 2-core CPU (SmolLM2 default), for the ETA line only.
+ESTIMATES = {"import_base": 30, "synth": 2, "tasks": 5, "public_text": 10, "corpus": 20, "pack": 20,
+             "train_cpt": 120, "perplexity": 150, "finetune_base": 420, "finetune_cpt": 420,
+             "evaluate_compare": 420, "error_analysis": 2, "train_heads": 120, "evaluate_staging": 60,
+             "robustness_misspell": 150, "robustness_counterfactual": 200}
+PUBLIC_PREFIXES = ("tcga:", "hoc:", "medtc:")
+
+
+class Paths:
+    def __init__(self, out: Path):
+        self.out = out
+        self.data, self.tasks, self.corpus = out / "data", out / "tasks", out / "corpus"
+        self.public = out / "public"
+        self.tokenizer, self.init = out / "models" / "tokenizer", out / "models" / "tiny-init"
+        self.base_run, self.cpt_run = out / "train" / "base", out / "train" / "cpt"
+        self.it_base, self.it_cpt = out / "train" / "it-base", out / "train" / "it-cpt"
+        self.cpt = self.cpt_run / "merged"
+        self.compare = out / "eval" / "compare"
+        self.heads, self.single = out / "train" / "heads", out / "train" / "heads-single"
+        self.staging = out / "eval" / "staging"
+        self.robust = out / "robustness"
+
+
+def plan(cfg: DemoConfig) -> list[str]:
+    tiny = cfg.base_model == "tiny"
+    names = ["synth", "tasks", "public_text", "corpus"]
+    names += ["tokenizer", "init_model", "pack", "train_base"] if tiny else ["import_base", "pack"]
+    names += ["train_cpt", "perplexity", "finetune_base", "finetune_cpt", "evaluate_compare", "error_analysis"]
+    if cfg.heads is not None:
+        names += ["train_heads"] + (["train_single_task_heads"] if cfg.single_task_fields else [])
+    names += ["evaluate_staging"]
+    if cfg.robustness:
+        names += ["robustness_misspell", "robustness_counterfactual"]
+    return names
+
+
+def run_all(cfg: DemoConfig, p: Paths) -> Path:
+    stage = StageRunner(p.out, plan(cfg), ESTIMATES)
+    _data_stages(cfg, p, stage)
+    base = _base_stages(cfg, p, stage)
+    _cpt_stages(cfg, p, stage, base)
+    _finetune_stages(cfg, p, stage, base)
+    _evaluation_stages(cfg, p, stage, base)
+    _staging_stages(cfg, p, stage)
+    _robustness_stages(cfg, p, stage)
+    write_headline(p.out, cfg, _base_name(cfg))
+    from cancerllm.report import write_demo_report
+    return write_demo_report(p.out, cfg)
+
+
+def _base_name(cfg: DemoConfig) -> str:
+    return {"smollm2": "SmolLM2-135M-Instruct", "tiny": "tiny Mistral (trained in this run)"}.get(
+        cfg.base_model, Path(cfg.base_model).name)
+
+
+def _data_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> None:
+    from cancerllm.data.corpus import CorpusConfig, build_corpus
+    ccfg = CorpusConfig(**{"seed": cfg.seed, **cfg.corpus})
+
+    def synth():
+        from cancerllm.data.synth import generate
+        return generate(p.data, patients=cfg.patients, seed=cfg.seed)
+
+    def tasks():
+        from cancerllm.tasks.build import build_tasks
+        return build_tasks(p.data, p.tasks, "all", cfg.seed)
+
+    def corpus():
+        inputs = [str(p.data / "notes.jsonl"), str(p.data / "pathology.jsonl"), str(p.public / "public.jsonl")]
+        s = build_corpus(inputs, p.corpus, ccfg)
+        return {k: s[k] for k in ("read", "kept", "exact_duplicates", "near_duplicates",
+                                  "held_out_test_patients", "n_skipped_records")}
+
+    stage("synth", synth)
+    stage("tasks", tasks)
+    stage("public_text", lambda: public_documents(cfg.public_text, p.public))
+    stage("corpus", corpus)
+
+
+def _base_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> Path:
+    """The base model directory (trained here for `tiny`, imported once for `smollm2`)."""
+    from cancerllm.data.corpus import CorpusConfig, pack_corpus
+    block = CorpusConfig(**{"seed": cfg.seed, **cfg.corpus})
+    if cfg.base_model == "tiny":
+        from cancerllm.train.pretrain import PretrainConfig, pretrain
+
+        def tokenizer():
+            from cancerllm.models.tokenizer import train_tokenizer
+            texts = (r["text"] for r in read_jsonl(p.corpus / "clean" / "train.jsonl"))
+            return {"vocab_size": len(train_tokenizer(texts, p.tokenizer, vocab_size=cfg.vocab_size))}
+
+        def init_model():
+            from cancerllm.models.tiny import init_tiny_model
+            model = init_tiny_model(p.tokenizer, p.init, cfg.model)
+            return {"parameters": sum(x.numel() for x in model.parameters())}
+
+        def base():
+            pcfg = load_config(PretrainConfig, cfg.base.recipe, cfg.base.overrides)
+            return _train_summary(pretrain(p.init, p.corpus / "packed", p.base_run, pcfg, resume=True))
+
+        stage("tokenizer", tokenizer)
+        stage("init_model", init_model)
+        stage("pack", lambda: pack_corpus(p.corpus / "clean", p.tokenizer, p.corpus / "packed",
+                                          block.block_size, block.num_proc))
+        stage("train_base", base)
+        return p.base_run / "model"
+    base_dir = _resolve_base(cfg, stage)
+    stage("pack", lambda: pack_corpus(p.corpus / "clean", base_dir, p.corpus / "packed",
+                                      block.block_size, block.num_proc))
+    return base_dir
+
+
+def _resolve_base(cfg: DemoConfig, stage: StageRunner) -> Path:
+    if cfg.base_model != "smollm2":
+        from cancerllm.offline import local_model_dir
+        return local_model_dir(cfg.base_model)
+    from cancerllm.models.smollm2 import DEFAULT_OUT, import_smollm2
+    out = Path(DEFAULT_OUT).resolve()
+    stage("import_base", lambda: import_smollm2(out))
+    return out
+
+
+def _cpt_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) -> None:
+    from cancerllm.train.pretrain import PretrainConfig, pretrain
+
+    def cpt():
+        pcfg = load_config(PretrainConfig, cfg.cpt.recipe, cfg.cpt.overrides)
+        return _train_summary(pretrain(base, p.corpus / "packed", p.cpt_run, pcfg, resume=True, merge=True))
+
+    def perplexity():
+        from cancerllm.evaluate.perplexity import evaluate_perplexity
+        s = cfg.perplexity
+        held_out = {}
+        tcga_test = p.public / "tcga" / "test.jsonl"
+        if tcga_test.is_file():
+            held_out["tcga_test"] = [r["text"] for r in read_jsonl(tcga_test)][:s.max_texts]
+        held_out["synthetic_validation"] = [r["text"] for r in read_jsonl(p.corpus / "clean" / "validation.jsonl")
+                                            if not str(r.get("id", "")).startswith(PUBLIC_PREFIXES)][:s.max_texts]
+        result = {}
+        for name, texts in held_out.items():
+            for when, model in (("before", base), ("after", p.cpt)):
+                r = evaluate_perplexity(model, p.corpus / "clean" / "validation.jsonl", window=s.window,
+                                        stride=s.stride, max_tokens=s.max_tokens, batch_size=s.batch_size,
+                                        texts=texts)
+                result.setdefault(name, {})[when] = r["perplexity"]
+                result[name]["n_texts"], result[name]["n_tokens"] = len(texts), r.get("n_tokens")
+            result[name]["change"] = result[name]["after"] / result[name]["before"] - 1
+        main = result.get("tcga_test") or result["synthetic_validation"]
+        result["perplexity_before"], result["perplexity_after"] = main["before"], main["after"]
+        result["perplexity_on"] = "tcga_test" if "tcga_test" in result else "synthetic_validation"
+        return result
+
+    stage("train_cpt", cpt)
+    stage("perplexity", perplexity)
+
+
+def _finetune_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) -> None:
+    from cancerllm.train.finetune import FinetuneConfig, finetune
+
+    def it(model_dir: Path, run: Path):
+        def fn():
+            fcfg = load_config(FinetuneConfig, cfg.finetune.recipe, cfg.finetune.overrides)
+            return _train_summary(finetune(model_dir, p.tasks, run, "all", fcfg, resume=True))
+        return fn
+
+    stage("finetune_base", it(base, p.it_base))
+    stage("finetune_cpt", it(p.cpt, p.it_cpt))
+
+
+SYSTEMS = {"zero_shot": "zero-shot base", "it": "base+IT", "cpt_it": "base+CPT+IT",
+           "floor": "majority", "rules": "rules"}
+
+
+def _evaluation_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) -> None:
+    def compare():
+        from cancerllm.evaluate.compare import ModelRef, compare_models
+        models = ([ModelRef(SYSTEMS["zero_shot"], str(base))] if cfg.zero_shot else []) + [
+            ModelRef(SYSTEMS["it"], str(base), str(p.it_base / "adapter")),
+            ModelRef(SYSTEMS["cpt_it"], str(p.cpt), str(p.it_cpt / "adapter"))]
+        results = compare_models(models, list(cfg.eval_limits), p.tasks, p.compare, "test", cfg.eval_limits,
+                                 cfg.eval_batch_size, max_new_tokens=cfg.eval_max_new_tokens,
+                                 baselines=[SYSTEMS["rules"], SYSTEMS["floor"]], n_boot=cfg.n_boot, seed=cfg.seed,
+                                 floor=SYSTEMS["floor"], pairs=[(SYSTEMS["cpt_it"], SYSTEMS["it"])])
+        return _compare_summary(results, p, cfg)
+
+    def errors():
+        from cancerllm.evaluate.error_analysis import analyse_error_files, write_error_report
+        counts = {}
+        for task in cfg.eval_limits:
+            rep = analyse_error_files(p.compare / "predictions" / SYSTEMS["cpt_it"] / f"{task}.jsonl",
+                                      p.compare / "references" / f"{task}.jsonl", task=task)
+            write_error_report(rep, p.out / "eval" / "errors" / task)
+            counts[task] = rep.counts.get(task, {})
+        return counts
+
+    stage("evaluate_compare", compare)
+    stage("error_analysis", errors)
+
+
+def _compare_summary(results: dict, p: Paths, cfg: DemoConfig) -> dict:
+    """Average F1 per system and task, the answered-records phenotype score, the paired CI."""
+    from cancerllm.evaluate.scoring import bootstrap_ci, paired_bootstrap
+    refs = {r["id"]: r["response"] for r in read_jsonl(p.compare / "references" / "phenotype.jsonl")}
+    none = "Not relevant"
+    out: dict = {"average_f1": {}, "phenotype_answered_avg_f1": {}, "n": {}, "paired": {}}
+    for key, name in SYSTEMS.items():
+        per_task = results.get(name, {})
+        out["average_f1"][key] = {t: round(e["scores"]["average_f1"], 2) for t, e in per_task.items()}
+        if "phenotype" in per_task:
+            answered = [x["average_f1"] for x in per_task["phenotype"]["per_instance"] if refs.get(x["id"]) != none]
+            ci = bootstrap_ci(answered, cfg.n_boot, cfg.seed) if answered else {}
+            out["phenotype_answered_avg_f1"][key] = {"value": round(sum(answered) / len(answered), 2)
+                                                     if answered else None, "n": len(answered),
+                                                     **{k: ci[k] for k in ("ci_low", "ci_high") if k in ci}}
+    for task, entry in results.get(SYSTEMS["cpt_it"], {}).items():
+        out["n"][task] = entry["scores"]["n"]
+        other = results.get(SYSTEMS["it"], {}).get(task)
+        if other:
+            a = {x["id"]: x["average_f1"] for x in entry["per_instance"]}
+            b = {x["id"]: x["average_f1"] for x in other["per_instance"]}
+            ids = sorted(set(a) & set(b))
+            out["paired"][task] = paired_bootstrap([a[i] for i in ids], [b[i] for i in ids], cfg.n_boot, cfg.seed)
+    return out
+
+
+def _staging_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> None:
+    from cancerllm.train.heads import HeadsTrainConfig, load_splits, train_heads
+    pathology = p.data / "pathology.jsonl"
+
+    def heads():
+        hcfg = load_config(HeadsTrainConfig, cfg.heads.recipe, cfg.heads.overrides)
+        return _train_summary(train_heads(p.cpt, pathology, p.heads, hcfg, resume=True))
+
+    def single():
+        hcfg = load_config(HeadsTrainConfig, cfg.heads.recipe, cfg.heads.overrides)
+        train_heads(p.cpt, pathology, p.single, hcfg, fields=cfg.single_task_fields, single_task=True,
+                    resume=True)
+        return {"fields": cfg.single_task_fields}
+
+    def evaluate():
+        from cancerllm.baselines.staging_rules import predict_staging
+        from cancerllm.evaluate.heads import load_predictor
+        from cancerllm.evaluate.staging_report import (difficulty_shares, headline_by_difficulty,
+                                                       score_systems, write_staging_report)
+        test = load_splits(pathology, cfg.seed)["test"]
+        texts = [r["text"] for r in test]
+        labels = lambda preds: [{f: v["label"] for f, v in row.items()} for row in preds]  # noqa: E731
+        t0 = time.perf_counter()
+        systems = {"rule-based": [x["labels"] for x in predict_staging(test)]}
+        if cfg.heads is not None:
+            systems["multi-task heads"] = labels(load_predictor(p.heads).predict(texts))
+            if cfg.single_task_fields:
+                systems["single-task heads"] = labels(load_predictor(p.single).predict(texts))
+        result = score_systems([r["labels"] for r in test], systems)
+        write_staging_report(result, p.staging, difficulty_shares(test), headline_by_difficulty(test, systems))
+        zs_n = min(cfg.zero_shot_limit, len(test))
+        if zs_n and "multi-task heads" in systems:
+            from cancerllm.baselines.zero_shot import ZeroShotStaging
+            zero = labels(ZeroShotStaging(str(p.cpt)).predict(texts[:zs_n]))
+            zs = score_systems([r["labels"] for r in test[:zs_n]],
+                               {"zero-shot LM": zero, "multi-task heads": systems["multi-task heads"][:zs_n]})
+            write_staging_report(zs, p.staging / f"zero_shot_first_{zs_n}")
+        return {"n_test_reports": len(test), "zero_shot_reports": zs_n, "seconds": time.perf_counter() - t0,
+                "headline": {s: v["headline"]["macro_f1"] for s, v in result["systems"].items()}}
+
+    if cfg.heads is not None:
+        stage("train_heads", heads)
+        if cfg.single_task_fields:
+            stage("train_single_task_heads", single)
+    stage("evaluate_staging", evaluate)
+
+
+def _robustness_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> None:
+    """Small-rate versions of the two testbeds (the full curves: `cancerllm robust ...`)."""
+    if not cfg.robustness:
+        return
+    from cancerllm.robustness import testbeds
+    r = cfg.robustness
+
+    def misspell():
+        return testbeds.run_misspell(model=str(p.cpt), adapter=str(p.it_cpt / "adapter"), tasks_dir=p.tasks,
+                                     out=p.robust / "misspell", rates=r.get("misspell_rates", [0.05, 0.2]),
+                                     normalize_spelling=True, limit=r.get("limit", 30), seed=cfg.seed,
+                                     **({"tasks": r["misspell_tasks"]} if "misspell_tasks" in r else {}))
+
+    def counterfactual():
+        return testbeds.run_counterfactual(model=str(p.cpt), tasks_dir=p.tasks, out=p.robust / "counterfactual",
+                                           rates=r.get("counterfactual_rates", [0.4]),
+                                           recipe=cfg.finetune.recipe,
+                                           overrides=cfg.finetune.overrides + r.get("counterfactual_overrides", []),
+                                           limit_test=r.get("counterfactual_limit", r.get("limit", 30) * 4),
+                                           seed=cfg.seed)
+
+    stage("robustness_misspell", misspell)
+    stage("robustness_counterfactual", counterfactual)
