@@ -6,7 +6,7 @@ Two kinds of rules, because the entity types differ in kind:
 - open-vocabulary types (histological type, tumor site, and any type the patterns miss)
   get a dictionary learned from the *training* split's gold answers, matched longest
   first on word boundaries, case-insensitively.
-It answers in the task's own format (values comma-joined in order of appearance, or
+It answers in the task's own format (values comma-joined in order of appearance, repeats kept, or
 "Not relevant"), so it is scored by exactly the same scorer as the models.
 """
 
@@ -72,10 +72,8 @@ class PhenotypeRules:
         return sorted(found)
 
     def answer(self, sentence: str, entity_type: str) -> str:
-        values: list[str] = []
-        for s, e in self.spans(sentence, entity_type):
-            if sentence[s:e] not in values:
-                values.append(sentence[s:e])
+        # Repeats kept, as the task's gold answers keep them (tasks/phenotype.py).
+        values = [sentence[s:e] for s, e in self.spans(sentence, entity_type)]
         return ", ".join(values) if values else NOT_RELEVANT
 
     def predict(self, records: Iterable[dict]) -> list[dict]:

@@ -25,10 +25,19 @@ def tasks_cmd(
     out: str = typer.Option(..., "--out", help="Output folder: OUT/<task>/{train,validation,test}.jsonl + hf/."),
     tasks: str = typer.Option("all", help="'all' or a comma list of registered tasks."),
     seed: int = typer.Option(0, help="Patient partition seed (shared with the corpus stage)."),
+    phenotype_context: str = typer.Option(
+        "table10", help="Phenotype context form: 'table10' = \"In the text <sentence>, <question>\" "
+                        "(the paper's Table 10), 'newline' = \"<sentence>\\n<question>\" (the older form)."),
 ):
     """Build the instruction datasets (phenotype, diagnosis, treatment), split 80/10/10 by patient."""
     from cancerllm.tasks.build import build_tasks
-    summary = build_tasks(corpus, out, tasks, seed)
+    from cancerllm.tasks.phenotype import CONTEXT_FORMS
+    from cancerllm.tasks.registry import expand_tasks
+    if phenotype_context not in CONTEXT_FORMS:
+        raise typer.BadParameter(f"unknown phenotype context form {phenotype_context!r}; "
+                                 f"known: {', '.join(CONTEXT_FORMS)}", param_hint="--phenotype-context")
+    options = {"context_form": phenotype_context} if "phenotype" in expand_tasks(tasks) else {}
+    summary = build_tasks(corpus, out, tasks, seed, options=options)
     for task, counts in summary["counts"].items():
         skipped = summary["n_skipped"][task]
         typer.echo(f"{task}: " + ", ".join(f"{s} {n}" for s, n in counts.items())

@@ -52,6 +52,43 @@ def score(predictions: str = typer.Option(..., help="Predictions JSONL (id, pred
     typer.echo(format_aggregate(result.aggregate))
 
 
+@app.command("compare")
+def compare_cmd(
+    tasks_dir: str = typer.Option(..., help="Task datasets folder (cancerllm data tasks --out)."),
+    out: str = typer.Option(..., help="Output folder: tables (Markdown + CSV), results.json, scores/, "
+                                      "predictions/, average_f1.png (Figure 1)."),
+    model: list[str] = typer.Option(None, "--model", help="name=MODEL[:ADAPTER], repeatable: a local model "
+                                                         "folder, optionally with a LoRA adapter folder."),
+    baseline: list[str] = typer.Option(None, "--baseline", help="Registered baseline, repeatable: rules, majority."),
+    tasks: str = typer.Option("all", help="'all' or a comma list of tasks."),
+    split: str = typer.Option("test", help="Split scored: TASKS/<task>/<split>.jsonl."),
+    limit: int = typer.Option(None, help="Only the first N records of each task's split."),
+    batch_size: int = typer.Option(16, help="Prompts per generation batch."),
+    max_new_tokens: int = typer.Option(None, help="Cap every task's new tokens below its paper limit."),
+    mode: str = typer.Option("reference", help="reference (the paper's evaluation) or standard."),
+    n_boot: int = typer.Option(1000, help="Bootstrap resamples for the 95% CIs (0: none)."),
+    seed: int = typer.Option(0, help="Seed of the bootstrap."),
+    floor: str = typer.Option(None, help="System drawn as a line in Figure 1 (default: majority, if run)."),
+    pair: list[str] = typer.Option(None, "--pair", help="A,B: paired bootstrap CI of A - B per task, repeatable."),
+):
+    """Tables 2-4 and 7, Figure 1, per-question scores and bootstrap CIs for models and baselines."""
+    from cancerllm.errors import ConfigError
+    from cancerllm.evaluate.compare import compare_models, parse_model_refs
+    if not model and not baseline:
+        raise typer.BadParameter("give at least one --model or --baseline", param_hint="--model")
+    pairs = []
+    for p in pair or []:
+        a, sep, b = p.partition(",")
+        if not sep or not a.strip() or not b.strip():
+            raise ConfigError(f"--pair {p!r} is not A,B")
+        pairs.append((a.strip(), b.strip()))
+    compare_models(parse_model_refs(model or []), tasks, tasks_dir, out, split, limit, batch_size, mode,
+                   max_new_tokens, baselines=baseline or [], n_boot=n_boot, seed=seed, floor=floor, pairs=pairs)
+    from pathlib import Path
+    typer.echo((Path(out) / "tables.md").read_text())
+    typer.echo(f"tables, results.json and average_f1.png in {out}")
+
+
 @app.command()
 def errors(predictions: str = typer.Option(..., help="Predictions JSONL (id, prediction)."),
            references: str = typer.Option(..., help="References JSONL (id, response, task)."),

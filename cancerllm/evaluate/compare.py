@@ -1,22 +1,26 @@
-"""Compare several models on several tasks: the paper's Tables 2-4 and 7 and Figure 1.
+"""Compare models and baselines on the generation tasks: the paper's Tables 2-4, 7 and Figure 1.
 
-`compare_models` generates and scores every (model, task) pair; `write_comparison` turns
-the collected results into Markdown and CSV tables, a results JSON (config + versions)
-and a bar chart of average F1 per model and task.
+`compare_models` generates and scores every (model, task) pair, fits and scores every
+registered baseline asked for (`cancerllm.baselines.registry`, fitted on the task's
+*train* split), and hands the results to `write_comparison` (compare_report.py), which
+writes the tables, per-instance scores, bootstrap CIs and Figure 1. `cancerllm eval
+compare` is a thin shell over `compare_models`.
+
+Generation is resumable: predictions files are appended and finished ids are skipped,
+so rerunning after an interruption continues where it stopped.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import os
+import time
 from pathlib import Path
 
-from cancerllm.io import atomic_write_json, atomic_write_text, read_jsonl
-
-SCORE_COLUMNS = [("exact_match", "EM"), ("bleu2", "BLEU-2"), ("rouge_l", "ROUGE-L")]
-PARTS = [("precision", "P"), ("recall", "R"), ("f1", "F1")]
+from cancerllm.errors import ConfigError
+from cancerllm.evaluate.compare_report import write_comparison  # noqa: F401  (the demo imports it here)
+from cancerllm.evaluate.scoring import DEFAULT_N_BOOT, instance_average_f1
+from cancerllm.io import atomic_write_jsonl, read_jsonl
 
 
 @dataclasses.dataclass
@@ -29,139 +33,116 @@ class ModelRef:
 
 
 def parse_model_refs(specs: list[str]) -> list[ModelRef]:
-    """'name=DIR' or 'name=DIR+ADAPTER_DIR' -> ModelRef list."""
-    from cancerllm.errors import ConfigError
-    refs = []
+    """'name=MODEL', 'name=MODEL:ADAPTER' (or 'name=MODEL+ADAPTER') -> ModelRef list.
+
+    A name may appear once: the tables are keyed by it.
+    """
+    refs, seen = [], set()
     for spec in specs:
-        if "=" not in spec:
-            raise ConfigError(f"--models entry {spec!r} is not name=DIR[+ADAPTER]")
-        name, path = spec.split("=", 1)
-        model_dir, _, adapter = path.partition("+")
-        refs.append(ModelRef(name, model_dir, adapter or None))
+        name, sep, path = spec.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ConfigError(f"--model entry {spec!r} is not name=MODEL[:ADAPTER]")
+        split_at = "+" if "+" in path else ":"
+        model_dir, _, adapter = path.partition(split_at)
+        if name in seen:
+            raise ConfigError(f"--model name {name!r} is given twice")
+        seen.add(name)
+        refs.append(ModelRef(name.strip(), model_dir, adapter or None))
     return refs
 
 
-def task_table(results: dict, task: str) -> tuple[str, str]:
-    """Markdown and CSV of one task: model x EM/BLEU-2/ROUGE-L P/R/F1 + average F1."""
-    header = ["model"] + [f"{m} {p}" for _, m in SCORE_COLUMNS for _, p in PARTS] + ["average F1", "n"]
-    rows = []
-    for model, per_task in results.items():
-        if task not in per_task:
-            continue
-        s = per_task[task]["scores"]
-        rows.append([model] + [f"{s[key][part]:.2f}" for key, _ in SCORE_COLUMNS for part, _ in PARTS]
-                    + [f"{s['average_f1']:.2f}", str(s["n"])])
-    return _markdown(header, rows), _csv(header, rows)
+def score_entry(records: list[dict], preds: dict[str, str], task: str, mode: str = "reference") -> dict:
+    """{"scores": aggregate, "per_instance": [{id, group, average_f1, EM/BLEU-2/ROUGE-L F1}]}.
+
+    Per-instance values are x 100; `group` is the phenotype entity type (one per question),
+    so the tables can break a score down by question.
+    """
+    from cancerllm.evaluate.scoring import score_records
+    scored = score_records({r["id"]: r["response"] for r in records}, preds, mode)
+    groups = {r["id"]: r.get("entity_type", "") for r in records}
+    avg = instance_average_f1(scored.per_instance)
+    per_instance = [{"id": x["id"], "group": groups.get(x["id"], ""), "average_f1": a,
+                     **{m: 100 * x[m]["f1"] for m in ("exact_match", "bleu2", "rouge_l")}}
+                    for x, a in zip(scored.per_instance, avg)]
+    return {"scores": scored.aggregate, "per_instance": per_instance}
 
 
-def cost_table(results: dict) -> tuple[str, str]:
-    """Table 7 analogue: generation wall time, tokens/s and peak memory per model and task."""
-    header = ["model", "task", "instances", "seconds", "new tokens/s", "peak memory (MB)", "memory kind", "device"]
-    rows = []
-    for model, per_task in results.items():
-        for task, r in per_task.items():
-            g = r.get("generation") or {}
-            rows.append([model, task, str(g.get("n_instances", "")), f"{g.get('wall_seconds', 0):.1f}",
-                         f"{g.get('tokens_per_second', 0):.0f}", f"{g.get('peak_memory_mb', 0):.0f}",
-                         str(g.get("memory_kind", "")), str(g.get("device", ""))])
-    return _markdown(header, rows), _csv(header, rows)
+def _limit_for(limit: int | dict | None, task: str) -> int | None:
+    return limit.get(task) if isinstance(limit, dict) else limit
 
 
-def _markdown(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+def _split(tasks_dir, task: str, split: str, limit) -> list[dict]:
+    from cancerllm.evaluate.generation import read_split
+    return read_split(tasks_dir, task, split)[:_limit_for(limit, task)]
 
 
-def _csv(header: list[str], rows: list[list[str]]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(header)
-    w.writerows(rows)
-    return buf.getvalue()
-
-
-def plot_average_f1(results: dict, path: str | os.PathLike, title: str = "Average F1 by model and task") -> Path:
-    """Grouped bar chart (Figure 1 style): one group per task, one bar per model."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    models = list(results)
-    tasks = sorted({t for per in results.values() for t in per})
-    width = 0.8 / max(1, len(models))
-    fig, ax = plt.subplots(figsize=(max(6, 2.2 * len(tasks)), 4))
-    x = np.arange(len(tasks))
-    for i, model in enumerate(models):
-        # A task the model was not evaluated on gets no bar (not a bar at 0, which reads as a score).
-        done = [j for j, t in enumerate(tasks) if "average_f1" in results[model].get(t, {}).get("scores", {})]
-        vals = [results[model][tasks[j]]["scores"]["average_f1"] for j in done]
-        bars = ax.bar(x[done] + (i - (len(models) - 1) / 2) * width, vals, width, label=model)
-        ax.bar_label(bars, fmt="%.1f", fontsize=8, padding=2)
-    ax.set_xticks(x, tasks)
-    ax.set_ylabel("average F1 (EM, BLEU-2, ROUGE-L)")
-    ax.set_ylim(0, 105)
-    ax.set_title(title)
-    ax.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
-
-
-def write_comparison(results: dict, out_dir: str | os.PathLike, config: dict | None = None) -> dict[str, Path]:
-    """Write tables (Markdown + CSV), results.json and average_f1.png; return their paths."""
-    from cancerllm.runs import versions
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
-    md_parts = []
-    for task in sorted({t for per in results.values() for t in per}):
-        md, csv_text = task_table(results, task)
-        written[f"{task}.csv"] = atomic_write_text(out / f"table_{task}.csv", csv_text)
-        md_parts.append(f"### {task}\n\n{md}")
-    md, csv_text = cost_table(results)
-    written["cost.csv"] = atomic_write_text(out / "table_cost.csv", csv_text)
-    md_parts.append(f"### generation time and memory\n\n{md}")
-    written["tables.md"] = atomic_write_text(out / "tables.md", "\n".join(md_parts))
-    written["results.json"] = atomic_write_json(out / "results.json",
-                                                {"config": config or {}, "versions": versions(), "results": results})
-    written["average_f1.png"] = plot_average_f1(results, out / "average_f1.png")
-    return written
+def run_baseline(name: str, task: str, tasks_dir: str | os.PathLike, records: list[dict],
+                 mode: str = "reference") -> dict:
+    """Fit baseline `name` on TASKS/<task>/train.jsonl and score it on `records`."""
+    from cancerllm.baselines.registry import fit_baseline
+    from cancerllm.evaluate.generation import read_split
+    t0 = time.perf_counter()
+    predict = fit_baseline(name, task, read_split(tasks_dir, task, "train"))
+    preds = predict(records)
+    entry = score_entry(records, preds, task, mode)
+    entry["generation"] = {"n_instances": len(records), "wall_seconds": time.perf_counter() - t0, "device": "cpu"}
+    entry["kind"] = "baseline"
+    return entry
 
 
 def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os.PathLike,
-                   out_dir: str | os.PathLike, split: str = "test", limit: int | None = None,
+                   out_dir: str | os.PathLike, split: str = "test", limit: int | dict | None = None,
                    batch_size: int = 16, mode: str = "reference",
-                   max_new_tokens: dict[str, int] | None = None) -> dict:
-    """Generate + score every (model, task); resumable (predictions files are appended).
+                   max_new_tokens: dict[str, int] | int | None = None, baselines: list[str] | None = None,
+                   n_boot: int = DEFAULT_N_BOOT, seed: int = 0, floor: str | None = None,
+                   pairs: list[tuple[str, str]] | None = None, write: bool = True) -> dict:
+    """Generate + score every (model, task), score the `baselines`, write the comparison.
 
-    `max_new_tokens` caps generation per task below the task's registered (paper) limit.
+    `limit`: first N records of the split (an int, or {task: N}); `max_new_tokens` caps
+    generation below the task's registered (paper) limit (an int or {task: N}).
+    Baselines answer only the tasks they support (`rules`: phenotype); one asked for a
+    task it cannot answer is skipped there, and an unknown name is a ConfigError before
+    any generation. Returns {system: {task: entry}} (see compare_report).
     """
+    from cancerllm.baselines.registry import get_baseline
     from cancerllm.evaluate.generation import generate_predictions
-    from cancerllm.evaluate.scoring import score_files
+    from cancerllm.evaluate.scoring import check_mode
+    from cancerllm.tasks.registry import expand_tasks
+    check_mode(mode)
+    tasks = expand_tasks(tasks)
+    baselines = list(baselines or [])
+    for name in baselines:
+        get_baseline(name)
+        if name in {m.name for m in models}:
+            raise ConfigError(f"{name!r} names both a model and a baseline")
+    systems = [m.name for m in models] + baselines
+    for name in [n for pair in (pairs or []) for n in pair] + ([floor] if floor else []):
+        if name not in systems:
+            raise ConfigError(f"{name!r} (--pair / --floor) is not among the systems: {', '.join(systems)}")
     out = Path(out_dir)
     results: dict = {}
-    for ref in models:
-        for task in tasks:
-            records = list(read_jsonl(Path(tasks_dir) / task / f"{split}.jsonl"))[:limit]
-            refs_path = out / "references" / f"{task}.jsonl"
-            if not refs_path.exists():
-                from cancerllm.io import atomic_write_jsonl
-                atomic_write_jsonl(refs_path, ({"id": r["id"], "response": r["response"]} for r in records))
+    for task in tasks:
+        records = _split(tasks_dir, task, split, limit)
+        ids = {r["id"] for r in records}
+        atomic_write_jsonl(out / "references" / f"{task}.jsonl",
+                           ({"id": r["id"], "response": r["response"], "task": task} for r in records))
+        for ref in models:
             pred_path = out / "predictions" / ref.name / f"{task}.jsonl"
-            stats = generate_predictions(ref.model_dir, task, records, pred_path,
-                                         adapter_dir=ref.adapter_dir, batch_size=batch_size,
-                                         max_new_tokens=(max_new_tokens or {}).get(task))
-            scored = score_files(pred_path, refs_path, mode=mode)
-            results.setdefault(ref.name, {})[task] = {
-                "scores": scored.aggregate,
-                "generation": dataclasses.asdict(stats) if dataclasses.is_dataclass(stats) else dict(stats),
-                "model_dir": str(ref.model_dir), "adapter_dir": ref.adapter_dir,
-            }
-    write_comparison(results, out, {"models": [dataclasses.asdict(m) for m in models], "tasks": tasks,
-                                    "split": split, "limit": limit, "mode": mode,
-                                    "max_new_tokens": max_new_tokens})
+            cap = max_new_tokens.get(task) if isinstance(max_new_tokens, dict) else max_new_tokens
+            stats = generate_predictions(ref.model_dir, task, records, pred_path, adapter_dir=ref.adapter_dir,
+                                         batch_size=batch_size, max_new_tokens=cap, model_name=ref.name)
+            # Only this run's ids: a predictions file resumed from a run with a larger limit has more.
+            preds = {p["id"]: p["prediction"] for p in read_jsonl(pred_path) if p["id"] in ids}
+            entry = score_entry(records, preds, task, mode)
+            entry.update({"generation": dataclasses.asdict(stats) if dataclasses.is_dataclass(stats) else dict(stats),
+                          "model_dir": str(ref.model_dir), "adapter_dir": ref.adapter_dir, "kind": "model"})
+            results.setdefault(ref.name, {})[task] = entry
+        for name in baselines:
+            if get_baseline(name).supports(task):
+                results.setdefault(name, {})[task] = run_baseline(name, task, tasks_dir, records, mode)
+    if write:
+        write_comparison(results, out, {"models": [dataclasses.asdict(m) for m in models], "baselines": baselines,
+                                        "tasks": tasks, "split": split, "limit": limit, "mode": mode,
+                                        "max_new_tokens": max_new_tokens}, n_boot=n_boot, seed=seed,
+                         floor=floor, pairs=pairs)
     return results

@@ -340,3 +340,92 @@ def format_aggregate(agg: dict) -> str:
                    f"{agg[m]['f1']:.2f} |\n" for m in METRICS)
     return (f"mode: {agg['mode']}, instances: {agg['n']}\n\n{head}{rows}\n"
             f"average F1 (EM, BLEU-2, ROUGE-L): {agg['average_f1']:.2f}\n")
+
+
+# -------------------------------------------------------------------- confidence intervals
+# Percentile bootstrap over instances by scipy.stats.bootstrap (a maintained implementation;
+# BCa is not used because it is undefined when every instance scores the same, which a
+# baseline answering "Not relevant" to a one-answer split does). Seeded, so a table is
+# reproducible; 1000 resamples by default, as the staging report.
+DEFAULT_N_BOOT = 1000
+CI_LEVEL = 0.95
+
+
+def instance_average_f1(per_instance: list[dict]) -> list[float]:
+    """Each instance's average F1 x 100: the mean of its EM, BLEU-2 and ROUGE-L F1.
+
+    Their mean over instances is the task's `average_f1`, so a bootstrap over these
+    values is a bootstrap of the paper's headline number.
+    """
+    return [100 * math.fsum(rec[m]["f1"] for m in AVERAGE_F1_METRICS) / 3 for rec in per_instance]
+
+
+def bootstrap_distribution(values, n_boot: int = DEFAULT_N_BOOT, seed: int = 0):
+    """`n_boot` resampled means of `values` (numpy array), for CIs and for combining tasks."""
+    import numpy as np
+    from scipy.stats import bootstrap
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        raise InputError("no instances to bootstrap")
+    if x.size == 1 or np.all(x == x[0]):
+        return np.full(n_boot, x.mean())
+    res = bootstrap((x,), np.mean, n_resamples=n_boot, method="percentile", confidence_level=CI_LEVEL,
+                    random_state=np.random.default_rng(seed), vectorized=True)
+    return np.asarray(res.bootstrap_distribution)
+
+
+def percentile_ci(distribution, level: float = CI_LEVEL) -> tuple[float, float]:
+    import numpy as np
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(np.asarray(distribution, dtype=float), [tail, 100 - tail])
+    return round(float(low), 2), round(float(high), 2)
+
+
+def bootstrap_ci(values, n_boot: int = DEFAULT_N_BOOT, seed: int = 0) -> dict:
+    """{mean, ci_low, ci_high, n, n_boot, level}: percentile bootstrap 95 % CI of the mean."""
+    import numpy as np
+    dist = bootstrap_distribution(values, n_boot, seed)
+    low, high = percentile_ci(dist)
+    return {"mean": round(float(np.mean(values)), 2), "ci_low": low, "ci_high": high,
+            "n": len(values), "n_boot": n_boot, "level": CI_LEVEL}
+
+
+def paired_bootstrap(scores_a, scores_b, n_boot: int = DEFAULT_N_BOOT, seed: int = 0) -> dict:
+    """95 % CI of mean(A) - mean(B) over the same instances, resampled in pairs.
+
+    Pairing matters: two systems scored on the same instances share each instance's
+    difficulty, so resampling them together gives a much tighter (and honest) interval
+    on their difference than two separate CIs would. `scores_a` / `scores_b` are
+    per-instance scores (e.g. `instance_average_f1`), either two sequences in the same
+    instance order or two {id: score} mappings with the same ids (anything else is an
+    InputError naming the ids). Returns {difference, ci_low, ci_high, n, n_boot, level,
+    share_a_not_better}: the last is the share of resamples where A's mean is not above
+    B's (a one-sided bootstrap p-value for "A is better").
+    """
+    from collections.abc import Mapping
+
+    import numpy as np
+    from scipy.stats import bootstrap
+    if isinstance(scores_a, Mapping) or isinstance(scores_b, Mapping):
+        if not (isinstance(scores_a, Mapping) and isinstance(scores_b, Mapping)):
+            raise InputError("paired_bootstrap: give two sequences or two {id: score} mappings, not one of each")
+        check_ids(list(scores_b), list(scores_a), "system B", "system A")
+        ids = list(scores_a)
+        scores_a, scores_b = [scores_a[i] for i in ids], [scores_b[i] for i in ids]
+    a, b = np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise InputError(f"paired_bootstrap needs two equally long lists of per-instance scores, "
+                         f"got {a.size} and {b.size}")
+    if a.size == 0:
+        raise InputError("paired_bootstrap: no instances")
+    d = a - b
+    if a.size == 1 or np.all(d == d[0]):
+        dist = np.full(n_boot, d.mean())
+    else:
+        res = bootstrap((a, b), lambda x, y, axis=-1: x.mean(axis=axis) - y.mean(axis=axis), paired=True,
+                        n_resamples=n_boot, method="percentile", confidence_level=CI_LEVEL,
+                        random_state=np.random.default_rng(seed), vectorized=True)
+        dist = np.asarray(res.bootstrap_distribution)
+    low, high = percentile_ci(dist)
+    return {"difference": round(float(d.mean()), 2), "ci_low": low, "ci_high": high, "n": int(a.size),
+            "n_boot": n_boot, "level": CI_LEVEL, "share_a_not_better": round(float(np.mean(dist <= 0)), 4)}

@@ -59,7 +59,8 @@ def occurs_in(value: str, sentence: str) -> bool:
 def _sentence(record: dict) -> str:
     if "sentence" in record:
         return record["sentence"]
-    return record.get("context", "").split("\n", 1)[0]
+    from cancerllm.tasks.phenotype import sentence_of_context
+    return sentence_of_context(record.get("context", ""))
 
 
 def _same(a: str, b: str) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cancerllm.data.partition import SPLITS, assign_split
 from cancerllm.data.readers import ReadReport
-from cancerllm.errors import InputError
+from cancerllm.errors import ConfigError, InputError
 from cancerllm.io import atomic_write_json
 from cancerllm.tasks.registry import expand_tasks, get_task
 
@@ -26,9 +26,14 @@ MAX_LISTED_SKIPS = 1000  # per task in summary.json; the count is always complet
 
 
 def build_task(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, task: str,
-               seed: int = 0, save_hf: bool = True) -> tuple[dict[str, int], list[ReadReport]]:
-    """(records per split, the read report of each input file) for one task."""
+               seed: int = 0, save_hf: bool = True,
+               options: dict | None = None) -> tuple[dict[str, int], list[ReadReport]]:
+    """(records per split, the read report of each input file) for one task.
+
+    `options` are the task's own build options (`TaskSpec.options`); others are ignored.
+    """
     spec = get_task(task)
+    opts = {k: v for k, v in (options or {}).items() if k in spec.options}
     tdir = Path(out_dir) / spec.name
     tdir.mkdir(parents=True, exist_ok=True)
     tmp = {s: tdir / f".{s}.jsonl.tmp" for s in SPLITS}
@@ -36,7 +41,7 @@ def build_task(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, task: 
     counts: Counter = Counter()
     reports: list[ReadReport] = []
     try:
-        for rec in spec.build(str(corpus_dir), reports):
+        for rec in spec.build(str(corpus_dir), reports, **opts):
             split = assign_split(str(rec.get("patient_id", rec["id"])), seed)
             rec["split"] = split
             handles[split].write(json.dumps(rec, ensure_ascii=False) + "\n")
@@ -59,20 +64,32 @@ def _save_hf(tdir: Path) -> None:
 
 
 def build_tasks(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, tasks: str = "all",
-                seed: int = 0, save_hf: bool = True) -> dict:
+                seed: int = 0, save_hf: bool = True, options: dict | None = None) -> dict:
     """Build `tasks` ("all" or comma list); write and return OUT/summary.json.
 
+    `options` are task build options (e.g. {"context_form": "newline"} for phenotype); an
+    option no selected task declares is a ConfigError, not silently ignored.
     The summary holds `counts` (task -> split -> records), `n_skipped` (task -> input
-    records skipped as malformed) and `skipped` (task -> the first 1000 as file:line reasons).
+    records skipped as malformed), `skipped` (task -> the first 1000 as file:line reasons)
+    and `options` (task -> the build options used, defaults filled in), so a model is
+    later asked in the form it was trained on.
     """
     if not Path(corpus_dir).is_dir():
         raise InputError(f"corpus folder {str(corpus_dir)!r} does not exist")
-    counts, skipped = {}, {}
-    for task in expand_tasks(tasks):
-        counts[task], reports = build_task(corpus_dir, out_dir, task, seed, save_hf)
+    names = expand_tasks(tasks)
+    options = dict(options or {})
+    declared = {k for t in names for k in get_task(t).options}
+    unknown = sorted(set(options) - declared)
+    if unknown:
+        raise ConfigError(f"unknown task option(s) {', '.join(unknown)} for tasks {', '.join(names)}; "
+                          f"known: {', '.join(sorted(declared)) or 'none'}")
+    counts, skipped, used = {}, {}, {}
+    for task in names:
+        counts[task], reports = build_task(corpus_dir, out_dir, task, seed, save_hf, options)
         skipped[task] = [str(e) for r in reports for e in r.skipped]
+        used[task] = {k: options.get(k, v) for k, v in get_task(task).options.items()}
     summary = {"seed": seed, "counts": counts, "n_skipped": {t: len(s) for t, s in skipped.items()},
-               "skipped": {t: s[:MAX_LISTED_SKIPS] for t, s in skipped.items()}}
+               "skipped": {t: s[:MAX_LISTED_SKIPS] for t, s in skipped.items()}, "options": used}
     if not any(sum(c.values()) for c in counts.values()):
         first = next((s[0] for s in skipped.values() if s), None)
         hint = f"; {sum(summary['n_skipped'].values())} record(s) skipped, first: {first}" if first else ""

@@ -3,9 +3,20 @@
 Each annotated sentence is asked all 8 questions; the response is the entity text(s) of
 the asked type, comma-joined in order of appearance, or "Not relevant".
 
-Table 1 has two receptor questions. We map "Please identify the receptors mentioned ..."
-to the receptor *status* findings (positive/negative/+) and "What is the receptor type
-..." to the receptor *type* (ER/PR/HER2); the paper does not say which is which.
+Three choices follow the paper's Table 10 (its phenotype error cases), the only place
+the paper shows real records:
+- Q3 "Please identify the receptors mentioned ..." asks for the receptor *types*:
+  "In the text er/pr+, her2 negative, please identify the receptors mentioned ..." is
+  answered {pr, her2, er}. Q4 "What is the receptor type ..." is left with the receptor
+  *status* (positive/negative/+), the one entity type no other question asks for.
+- The context is "In the text <sentence>, <question>" with the question's first letter
+  lower-cased, as every Table 10 row reads. The older "<sentence>\\n<question>" form is
+  kept as `context_form="newline"` (`cancerllm data tasks --phenotype-context newline`)
+  for models trained on it; a model must be asked in the form it was trained on.
+- Several values of one type are all kept, as annotated, in order of appearance; a
+  value annotated twice appears twice ("ER positive, PR positive" -> Q4 "positive,
+  positive"), as Table 10's {ypn1bii, iib, mo, ypt2} keeps one value per mention. The
+  scorer compares whole strings, so dropping the repeat would change the gold answer.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from cancerllm.data.readers import ReadReport
+from cancerllm.errors import ConfigError
 from cancerllm.tasks.registry import TaskSpec, register
 
 INSTRUCTION = ("You are a medical expert, this task involves answering the question based on "
@@ -23,8 +35,8 @@ NOT_RELEVANT = "Not relevant"
 QUESTIONS: dict[str, str] = {
     "tumor_size": "What is the tumor size in the given context?",
     "histological_type": "What is the histological type in the given context?",
-    "hormone_receptor_status": "Please identify the receptors mentioned in the provided context.",
-    "hormone_receptor_type": "What is the receptor type in the given context?",
+    "hormone_receptor_type": "Please identify the receptors mentioned in the provided context.",
+    "hormone_receptor_status": "What is the receptor type in the given context?",
     "tumor_laterality": "Please identify the value of tumor laterality in the provided context.",
     "cancer_stage": "What is the stage of cancer in the given context?",
     "tumor_site": "Please describe the tumor location in the given context",
@@ -34,25 +46,48 @@ ENTITY_TYPES: list[str] = ["hormone_receptor_type", "hormone_receptor_status", "
                            "cancer_grade", "histological_type", "tumor_laterality", "cancer_stage"]
 
 
-def phenotype_context(sentence: str, question: str) -> str:
-    """The paper's context: the sentence to process, followed by the question."""
-    return f"{sentence}\n{question}"
+CONTEXT_FORMS = ("table10", "newline")
+DEFAULT_CONTEXT_FORM = "table10"
+TABLE10_PREFIX = "In the text "
+
+
+def phenotype_context(sentence: str, question: str, form: str = DEFAULT_CONTEXT_FORM) -> str:
+    """The model's context for one question about one sentence (see the module docstring).
+
+    "table10": "In the text <sentence>, <question>" (the paper's Table 10);
+    "newline": "<sentence>\\n<question>" (this toolkit's form before it followed Table 10).
+    The sentence is kept verbatim (final punctuation too): the answer is copied from it.
+    """
+    if form == "table10":
+        return f"{TABLE10_PREFIX}{sentence.strip()}, {question[:1].lower()}{question[1:]}"
+    if form == "newline":
+        return f"{sentence}\n{question}"
+    raise ConfigError(f"unknown phenotype context form {form!r}; known: {', '.join(CONTEXT_FORMS)}")
+
+
+def sentence_of_context(context: str) -> str:
+    """The sentence inside a phenotype context of either form (for records without `sentence`)."""
+    for question in QUESTIONS.values():
+        asked = f", {question[:1].lower()}{question[1:]}"
+        if context.startswith(TABLE10_PREFIX) and context.endswith(asked):
+            return context[len(TABLE10_PREFIX):-len(asked)]
+        if context.endswith("\n" + question):
+            return context[:-len(question) - 1]
+    return context.split("\n", 1)[0]
 
 
 def answer(entities: list[dict], entity_type: str) -> str:
-    values: list[str] = []
-    for ent in sorted(entities, key=lambda e: e["start"]):
-        if ent["label"] == entity_type and ent["text"] not in values:
-            values.append(ent["text"])
+    """Every annotated value of `entity_type`, in order of appearance, repeats kept."""
+    values = [ent["text"] for ent in sorted(entities, key=lambda e: e["start"]) if ent["label"] == entity_type]
     return ", ".join(values) if values else NOT_RELEVANT
 
 
-def records_for_sentence(sent: dict) -> Iterator[dict]:
+def records_for_sentence(sent: dict, context_form: str = DEFAULT_CONTEXT_FORM) -> Iterator[dict]:
     for qid, (etype, question) in enumerate(QUESTIONS.items(), start=1):
         yield {
             "id": f"{sent['id']}-q{qid}", "patient_id": sent.get("patient_id", ""),
             "task": "phenotype", "instruction": INSTRUCTION,
-            "context": phenotype_context(sent["text"], question),
+            "context": phenotype_context(sent["text"], question, context_form),
             "response": answer(sent.get("entities", []), etype),
             "entity_type": etype, "question_id": qid, "sentence": sent["text"],
             "source_id": sent.get("source_id", ""),
@@ -70,17 +105,18 @@ def entities_problem(entities) -> str | None:
     return None
 
 
-def build(corpus_dir: str, reports: list[ReadReport]) -> Iterator[dict]:
+def build(corpus_dir: str, reports: list[ReadReport], context_form: str = DEFAULT_CONTEXT_FORM) -> Iterator[dict]:
     """Eight question records per sentence of CORPUS/phenotypes.jsonl; bad lines go to `reports`."""
     from cancerllm.tasks.common import iter_corpus_file
+    phenotype_context("x", "Q?", context_form)  # an unknown form fails before any file is read
     for sent, doc, report in iter_corpus_file(corpus_dir, "phenotypes.jsonl", reports):
         problem = entities_problem(sent.get("entities", []))
         if problem:
             report.reject(doc, problem)
             continue
-        yield from records_for_sentence(sent)
+        yield from records_for_sentence(sent, context_form)
 
 
 SPEC = register(TaskSpec(name="phenotype", instruction=INSTRUCTION, build=build,
-                         max_input_tokens=1500, max_new_tokens=50,
+                         max_input_tokens=1500, max_new_tokens=50, options={"context_form": DEFAULT_CONTEXT_FORM},
                          description="Answer 8 phenotype questions per sentence (Table 1)."))

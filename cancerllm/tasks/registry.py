@@ -21,7 +21,9 @@ class TaskSpec:
     instruction, context, response} dicts; it reads its files with the generic readers
     (`tasks.common.iter_corpus_file`) and appends each file's `ReadReport` to `reports`,
     so malformed records are reported by file and line, not fatal. The limits are the
-    paper's per-task defaults for evaluation.
+    paper's per-task defaults for evaluation. `options` names the keyword arguments
+    `build` accepts beyond those two, with their defaults (e.g. the phenotype context
+    form); `build_tasks` refuses an option no selected task declares.
     """
 
     name: str
@@ -31,6 +33,7 @@ class TaskSpec:
     max_new_tokens: int
     description: str = ""
     metadata: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
 
 
 _TASKS: dict[str, TaskSpec] = {}

@@ -24,7 +24,8 @@ RULES = PhenotypeRules.from_training([
     ("Nottingham grade 2 of 3, moderately differentiated.", "cancer_grade", "grade 2 of 3, moderately differentiated"),
     ("ER and PR positive, HER2 negative.", "hormone_receptor_type", "ER, PR, HER2"),
     ("ER and PR positive, HER2 negative.", "hormone_receptor_status", "positive, negative"),
-    ("Tumor is ER+ PR- HER2-.", "hormone_receptor_status", "+, -"),
+    ("Tumor is ER+ PR- HER2-.", "hormone_receptor_status", "+, -, -"),   # repeats kept, as the gold answers
+    ("ER positive, PR positive.", "hormone_receptor_status", "positive, positive"),
     ("Right upper lobe nodule.", "tumor_laterality", "Right"),
     ("Invasive ductal carcinoma in the upper outer quadrant.", "histological_type", "Invasive ductal carcinoma"),
     ("Invasive ductal carcinoma in the upper outer quadrant.", "tumor_site", "upper outer quadrant"),

@@ -77,8 +77,8 @@ def test_phenotype_records(tasks):
     by_sentence = {}
     for r in recs:
         by_sentence.setdefault(r["id"].rsplit("-q", 1)[0], []).append(r)
-        assert r["context"].endswith(QUESTIONS[r["entity_type"]])
-        assert r["context"].startswith(r["sentence"])
+        question = QUESTIONS[r["entity_type"]]
+        assert r["context"] == f"In the text {r['sentence']}, {question[0].lower()}{question[1:]}"
     assert all(len(v) == 8 for v in by_sentence.values())
     empty = by_sentence["s0"]
     assert {r["response"] for r in empty} == {NOT_RELEVANT}
