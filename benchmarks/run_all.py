@@ -35,7 +35,7 @@ from common import RESULTS_DIR, machine_info, machine_label, now_iso
 BENCH_DIR = Path(__file__).resolve().parent
 README = BENCH_DIR / "README.md"
 MARKER = "<!-- run_all.py: everything below this line is generated from results/*.json; edit above it -->"
-ORDER = ("scoring", "generation", "training", "mfu", "memory", "scaling", "gpu_7b")
+ORDER = ("scoring", "generation", "training", "cpu_defaults", "mfu", "memory", "scaling", "gpu_7b")
 DEFAULT_PREAMBLE = """# Benchmarks
 
 Speed and memory of cancerllm's own paths against the plain Hugging Face ones, measured by

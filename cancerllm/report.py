@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cancerllm.io import atomic_write_text
 
-TRAIN_STAGES = {"train_base": "base (full-parameter, stand-in for a general base model)",
+TRAIN_STAGES = {"train_base": "tiny base (full-parameter, stand-in for a general base model)",
                 "train_cpt": "continued pre-training (LoRA, merged)",
                 "finetune_base": "instruction tuning of base (LoRA, 3 tasks)",
                 "finetune_cpt": "instruction tuning of base+CPT (LoRA, 3 tasks)",
@@ -64,43 +64,93 @@ def _include(path: Path, title: str, shift: int = 1) -> list[str]:
     return [f"## {title}", "", text, ""]
 
 
+SYSTEM_LABELS = {"zero_shot": "zero-shot base", "it": "base+IT", "cpt_it": "base+CPT+IT (CancerLLM)",
+                 "floor": "always the majority answer", "rules": "rules (non-LLM)"}
+
+
+def _f(x, spec="{:.2f}") -> str:
+    return spec.format(x) if isinstance(x, (int, float)) else "–"
+
+
+def _headline(out: Path) -> list[str]:
+    """The demo's claim in words and one table, from headline.json."""
+    path = out / "headline.json"
+    if not path.exists():
+        return []
+    h = json.loads(path.read_text())
+    systems, answered, n = h.get("systems", {}), h.get("phenotype_answered_avg_f1", {}), h.get("n_test", {})
+    tasks = [t for t in ("phenotype", "diagnosis", "treatment") if any(t in v for v in systems.values())]
+    rows = [[SYSTEM_LABELS.get(k, k), *[_f(v.get(t)) for t in tasks],
+             _f((answered.get(k) or {}).get("value"))] for k, v in systems.items() if v]
+    lines = ["## Headline", "",
+             f"Base model: **{h.get('base_model')}**; whole demo {h.get('demo_seconds', 0) / 60:.1f} min, "
+             f"peak resident memory {_f(h.get('peak_rss_mb'), '{:.0f}')} MB. Average F1 (x100) on the test split "
+             f"({', '.join(f'{t} n={n[t]}' for t in tasks if t in n)}); the last column scores phenotype on the "
+             "records whose answer is not \"Not relevant\" only.", "",
+             *_table(["system", *tasks, "phenotype, answered records"], rows), ""]
+    lines += _claims(h, tasks)
+    ppl = h.get("perplexity") or {}
+    prow = [[name, _f(v.get("before")), _f(v.get("after")), _f(100 * v["change"], "{:+.1f} %"), v.get("n_texts", "")]
+            for name, v in ppl.items() if isinstance(v, dict) and "before" in v]
+    if prow:
+        lines += ["Held-out perplexity before and after continued pre-training (first tokens of each document):", "",
+                  *_table(["held-out text", "before CPT", "after CPT", "change", "documents"], prow), ""]
+    return lines
+
+
+def _claims(h: dict, tasks: list[str]) -> list[str]:
+    """Sentences that say whether each model beat its floor, and whether CPT helped."""
+    systems, out = h.get("systems", {}), []
+    cpt, floor, zs = systems.get("cpt_it", {}), systems.get("floor", {}), systems.get("zero_shot", {})
+    for t in tasks:
+        if t in cpt and t in floor:
+            verdict = "beats" if cpt[t] > floor[t] else "does **not** beat"
+            out.append(f"- {t}: base+CPT+IT {verdict} the always-majority floor ({cpt[t]:.2f} vs {floor[t]:.2f})"
+                       + (f"; zero-shot base {zs[t]:.2f}." if t in zs else "."))
+    for t, d in (h.get("cpt_vs_it") or {}).items():
+        lo, hi = d.get("ci_low"), d.get("ci_high")
+        if lo is None or hi is None:
+            continue
+        sig = ("significant at 95 %" if lo > 0 or hi < 0 else "not significant at 95 % (the CI contains 0)")
+        word = "helped" if d.get("difference", 0) > 0 else "did not help"
+        out.append(f"- {t}: continued pre-training {word}: base+CPT+IT minus base+IT = "
+                   f"{_f(d.get('difference'))} [{_f(lo)}, {_f(hi)}] (paired bootstrap), {sig}.")
+    return out + [""] if out else []
+
+
 def write_demo_report(out: Path, cfg) -> Path:
     stages = json.loads((out / "stages.json").read_text())
+    tiny = getattr(cfg, "base_model", "tiny") == "tiny"
+    base = ("a tiny Mistral-architecture model trained in this run (the smoke profile: a pipeline check; "
+            "its scores are not a result)" if tiny else f"the pretrained base `{getattr(cfg, 'base_model', '')}`")
     parts = ["# cancerllm demo report", "",
-             f"Embedded default: synthetic oncology corpus ({cfg.patients} patients, seed {cfg.seed}) and a tiny "
-             "Mistral-architecture model trained in this run. Every number below was measured in this run; "
-             "the synthetic data is a stand-in, so the scores show the pipeline works and how stages compare, "
-             "not what a 7B model reaches on real notes.", ""]
+             f"Embedded default: synthetic oncology corpus ({cfg.patients} patients, seed {cfg.seed}), real public "
+             f"cancer text where `../shared/data` is present, and {base}. Every number below was measured in this "
+             "run; the synthetic notes are a stand-in for a hospital's own, so the scores show what the pipeline "
+             "does and how systems compare, not what a 7B model reaches on real notes.", ""]
+    parts += _headline(out)
     parts += _stages(stages)
     if (out / "tasks" / "summary.json").exists():
         parts += _task_counts(out / "tasks")
     parts += _training(stages)
     compare = out / "eval" / "compare"
     if (compare / "tables.md").exists():
-        parts += ["## Generation tasks: base+IT vs base+CPT+IT vs rules (test split, reference scoring)", "",
-                  "Tables 2-4 and 7 of the paper in miniature; scores x100, `--mode reference` "
-                  "(see docs/design.md). The rule-based extractor answers the phenotype task only; "
-                  "'majority answer' gives every phenotype question the most frequent training answer "
-                  "(\"Not relevant\"), the floor a model has to beat.", "",
-                  "How to read these scores: the embedded default is a model of a few million parameters "
-                  "trained for minutes on a CPU. It can learn the phenotype answer format, but writing a "
-                  "diagnosis or a plan takes a model that has read far more text, so near-zero diagnosis "
-                  "and treatment scores here are expected; they show the stages run end to end. The same "
-                  "commands take a real base model (`--model DIR`; `cancerllm report real` runs them on "
-                  "SmolLM2-135M and real pathology reports).", "",
+        parts += ["## Generation tasks: the paper's Tables 2-4 and 7 in miniature (test split)", "",
+                  "Scores x100, `--mode reference` (docs/evaluation.md), 95 % bootstrap CIs. The rule-based "
+                  "extractor answers the phenotype task only; 'majority' gives every record the most frequent "
+                  "training answer (\"Not relevant\" for phenotype), the floor a model has to beat.", "",
                   (compare / "tables.md").read_text(), "",
                   "![average F1 per model and task](eval/compare/average_f1.png)", ""]
     for task_dir in sorted((out / "eval" / "errors").glob("*")):
         parts += _include(task_dir / "error_counts.md", f"Error analysis: {task_dir.name} (base+CPT+IT)")
     parts += _include(out / "eval" / "staging" / "staging_report.md",
-                      "Staging and biomarkers: multi-task heads vs single-task heads vs rules")
+                      "Staging and biomarkers (synthetic pathology reports, test split)")
     zs = sorted((out / "eval" / "staging").glob("zero_shot_first_*"))
     if zs:
-        parts += _include(zs[0] / "staging_report.md",
-                          "Zero-shot prompting of the tiny LM (a stand-in for prompting a large model)")
+        parts += _include(zs[0] / "staging_report.md", "Zero-shot prompting of the base for staging")
     robust = out / "robustness"
     if robust.exists():
         from cancerllm.robustness.testbeds import robustness_section
-        parts += ["## Robustness (small rates; full curves: `cancerllm robust ...`)", "",
+        parts += ["## Robustness (a few rates; full curves: `cancerllm robust ...`)", "",
                   robustness_section(robust), ""]
     return atomic_write_text(out / "report.md", "\n".join(parts))

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import shutil
 from collections import Counter
 from collections.abc import Iterable
@@ -47,12 +46,12 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def training_subset(records: list[dict], cap: int | None, seed: int) -> list[dict]:
-    """`records` capped to `cap` by a seeded sample, kept in file order (None: all)."""
-    if cap is None or len(records) <= cap:
-        return records
-    keep = sorted(random.Random(seed).sample(range(len(records)), cap))
-    return [records[i] for i in keep]
+def training_subset(records: list[dict], cap: int | None, seed: int, sampling=None) -> list[dict]:
+    """`records` capped to `cap` as the fine-tuning recipe draws them (`train.finetune.sample_records`,
+    with the recipe's answered share when it sets one), kept in file order (None: all)."""
+    from cancerllm.train.finetune import sample_records
+    picked = {id(r) for r in sample_records(records, cap, seed, sampling)}
+    return [r for r in records if id(r) in picked]
 
 
 def write_corrupted_tasks(tasks_dir: str | os.PathLike, out: Path, train: list[dict]) -> Path:
@@ -92,7 +91,7 @@ def run_counterfactual(model: str | os.PathLike, tasks_dir: str | os.PathLike, o
               "finetune": cfg.model_dump(mode="json"), "seed": seed, "limit_test": limit_test,
               "batch_size": batch_size, "max_new_tokens": max_new_tokens, "mode": mode, "rates": rates}
     out = begin_testbed(out, config, seed, stage="robust.counterfactual")
-    train = training_subset(_read(tasks_dir, "train"), cfg.max_train_samples, seed)
+    train = training_subset(_read(tasks_dir, "train"), cfg.limit("train", TASK), seed, cfg.sampling.get(TASK))
     test = _read(tasks_dir, "test")[:limit_test]
     if not test:
         raise InputError(f"no phenotype test records in {tasks_dir}")

@@ -49,3 +49,31 @@ def test_import_gives_a_directory_every_stage_loads(tmp_path):
     # The heads load the base without its LM head: the (tied) embedding must be in the file.
     encoder = AutoModel.from_pretrained(str(out))
     assert torch.equal(encoder.embed_tokens.weight, model.get_input_embeddings().weight)
+
+
+@pytest.mark.slow
+@needs_extra
+def test_a_few_lora_steps_through_the_chat_template(tmp_path, tasks_dir):
+    """SmolLM2 has a chat template: training formats through it, loss on the assistant turn."""
+    from pathlib import Path
+
+    from cancerllm.config import load_config
+    from cancerllm.models.loading import load_tokenizer
+    from cancerllm.models.smollm2 import DEFAULT_OUT, import_smollm2
+    from cancerllm.tasks.prompts import IGNORE_INDEX, PromptFormat
+    from cancerllm.train.finetune import FinetuneConfig, finetune
+    base = Path(DEFAULT_OUT)
+    if not (base / "config.json").is_file():
+        base = Path(import_smollm2(tmp_path / "smollm2")["out"])
+    tok = load_tokenizer(base)
+    fmt = PromptFormat.for_tokenizer(tok)
+    assert fmt.kind == "chat" and fmt.answer_end == "<|im_end|>"
+    ex = fmt.encode_example("You are a medical expert.", "ER positive.", "positive", 256)
+    answer = [t for t in ex["labels"] if t != IGNORE_INDEX]
+    assert tok.decode(answer) == "positive<|im_end|>"
+    cfg = load_config(FinetuneConfig, "finetune-smollm2", [
+        "train.max_steps=2", "train.logging_steps=1", "train.per_device_train_batch_size=2",
+        "max_train_samples=4", "max_eval_samples=2", "train.save_steps=1", "lora.target_modules=[q_proj, v_proj]"])
+    metrics = finetune(base, tasks_dir, tmp_path / "run", "phenotype", cfg)
+    assert metrics["global_step"] == 2 and metrics["tasks"]["phenotype"]["train"]["prompt_template"] == "chat"
+    assert metrics["eval_loss"] is not None and metrics["best_checkpoint"]

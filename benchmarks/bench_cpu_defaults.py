@@ -1,0 +1,185 @@
+"""The CPU defaults, each against the plain path, measured side by side in one run.
+
+What the toolkit does by default on a CPU, and what it is compared with:
+- weights: bf16 frozen weights with fp32 LoRA weights (`model_dtype: fast`, the inference
+  dtype policy) vs fp32 everywhere - LoRA training tokens/s and greedy generation tokens/s;
+- threads: 1 vs 2 torch threads (training tokens/s);
+- OpenMP wait policy: PASSIVE (set by `import cancerllm`) vs the default busy-wait, each
+  while a second 2-thread job competes for the cores (training tokens/s);
+- generation: the repetition guard (`RepetitionStop`) on and off, both stopping at the
+  end-of-turn token, on the same prompts: generated tokens, wall time, outputs at the cap.
+
+Each configuration runs in its own subprocess (OpenMP settings are read when torch
+loads). The model is SmolLM2-135M-Instruct when `models/smollm2-135m` exists, else the
+test suite's kind of tiny Mistral, initialised here (the ratios are then only a check of
+the harness). Smoke mode (`run_all.py --smoke`) runs fewer steps.
+
+    python benchmarks/bench_cpu_defaults.py            # ~6 min on a quiet 2-core CPU
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import common
+
+ROOT = common.ROOT
+SMOLLM2 = ROOT / "models" / "smollm2-135m"
+
+WORKER = r'''
+import json, os, sys, time
+spec = json.loads(sys.argv[1])
+import torch
+torch.set_num_threads(spec["threads"])
+from cancerllm.models.loading import load_causal_lm
+from cancerllm.train.common import TrainConfig, load_for_training
+model_dir = spec["model"]
+out = {}
+if spec["kind"] == "train":
+    cfg = TrainConfig.model_validate({"model_dtype": spec["dtype"], "lora": {"r": 16, "alpha": 32,
+                                      "target_modules": "all-linear"}})
+    model, tok = load_for_training(model_dir, cfg)
+    model.train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(10, len(tok) - 10, (spec["batch"], spec["length"]), generator=g)
+    losses = []
+    for i in range(spec["steps"] + 1):
+        if i == 1:
+            t0 = time.perf_counter()
+        loss = model(input_ids=x, labels=x).loss
+        loss.backward(); opt.step(); opt.zero_grad()
+        losses.append(float(loss))
+    dt = time.perf_counter() - t0
+    out = {"tokens_per_s": spec["steps"] * x.numel() / dt, "first_loss": losses[0], "last_loss": losses[-1]}
+else:
+    from cancerllm.evaluate.generation import encode_prompts, iter_generate
+    from cancerllm.tasks.registry import get_task
+    model, tok = load_causal_lm(model_dir, device="cpu", dtype=spec["dtype"])
+    records = [json.loads(l) for l in open(spec["records"])]
+    encoded, _ = encode_prompts(tok, [(get_task(r["task"]).instruction, r["context"]) for r in records])
+    t0 = time.perf_counter()
+    counts = []
+    for batch in iter_generate(model, tok, encoded, spec["max_new"], 8, stop_repetition=spec["guards"]):
+        counts += batch.new_tokens
+    dt = time.perf_counter() - t0
+    out = {"seconds": dt, "new_tokens": sum(counts), "tokens_per_s": sum(counts) / dt,
+           "hit_cap": sum(c >= spec["max_new"] for c in counts), "n": len(counts)}
+print("RESULT " + json.dumps(out), flush=True)
+'''
+
+def _run(spec: dict, env_extra: dict | None = None, timeout: int = 900) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_WAIT_POLICY": "PASSIVE",
+           "CANCERLLM_CPU_DTYPE": "", **(env_extra or {})}
+    env = {k: v for k, v in env.items() if v != ""}
+    proc = subprocess.run([sys.executable, "-c", WORKER, json.dumps(spec)], env=env, capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise RuntimeError(f"worker failed: {proc.stderr[-2000:]}")
+
+
+def _competitor() -> subprocess.Popen:
+    """A second 2-thread job on the same cores (a matmul loop), as on a shared machine."""
+    code = ("import torch, time\ntorch.set_num_threads(2)\na = torch.randn(1024, 1024)\n"
+            "t = time.time()\nwhile time.time() - t < 1800: a @ a\n")
+    return subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "OMP_WAIT_POLICY": "ACTIVE"})
+
+
+def _model_dir(tmp: Path) -> str:
+    if (SMOLLM2 / "config.json").is_file():
+        return str(SMOLLM2)
+    from cancerllm.models.tiny import TinyModelConfig, init_tiny_model
+    from cancerllm.models.tokenizer import train_tokenizer
+    texts = [f"Invasive ductal carcinoma, grade {i % 3 + 1}, ER positive, pT{i % 4 + 1} N0." for i in range(400)]
+    train_tokenizer(texts, tmp / "tok", vocab_size=400)
+    init_tiny_model(tmp / "tok", tmp / "tiny", TinyModelConfig(hidden_size=64, intermediate_size=128,
+                                                              num_hidden_layers=2, num_attention_heads=2,
+                                                              num_key_value_heads=1))
+    return str(tmp / "tiny")
+
+
+def _records(tmp: Path, n: int) -> Path:
+    """Diagnosis prompts from a small synthetic corpus (long notes, short answers)."""
+    from cancerllm.data.synth import generate
+    from cancerllm.tasks.build import build_tasks
+    generate(tmp / "data", patients=60, seed=0)
+    build_tasks(tmp / "data", tmp / "tasks", "diagnosis", 0)
+    lines = (tmp / "tasks" / "diagnosis" / "test.jsonl").read_text().splitlines()[:n]
+    path = tmp / "records.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def main() -> None:
+    import tempfile
+    smoke = common.smoke_requested()
+    result = common.new_result("cpu_defaults", "CPU defaults vs the plain path (one run, side by side)", smoke)
+    steps, batch, length = (2, 4, 64) if smoke else (6, 8, 128)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model = _model_dir(tmp)
+        load = os.getloadavg()[0]
+        train = lambda dtype, threads, env=None: _run({"kind": "train", "model": model, "dtype": dtype,  # noqa: E731
+                                                     "threads": threads, "steps": steps, "batch": batch,
+                                                     "length": length}, env)
+        rows = {}
+        rows["bf16 weights + fp32 LoRA, 2 threads (default)"] = train("fast", 2)
+        rows["fp32, 2 threads"] = train("float32", 2)
+        rows["bf16 weights + fp32 LoRA, 1 thread"] = train("fast", 1)
+        comp = _competitor()
+        try:
+            time.sleep(2)
+            rows["bf16, 2 threads, PASSIVE wait, next to a 2-thread job (default)"] = train("fast", 2)
+            rows["bf16, 2 threads, default busy-wait, next to a 2-thread job"] = train(
+                "fast", 2, {"OMP_WAIT_POLICY": ""})
+        finally:
+            comp.kill()
+        base = rows["fp32, 2 threads"]["tokens_per_s"]
+        result["tables"] = {"LoRA training (r 16, all linear layers), batch %d x %d tokens" % (batch, length): [
+            {"configuration": k, "tokens/s": round(v["tokens_per_s"], 1), "vs fp32 2 threads": round(v["tokens_per_s"] / base, 2),
+             "loss first -> last": f"{v['first_loss']:.3f} -> {v['last_loss']:.3f}"} for k, v in rows.items()]}
+        records = _records(tmp, 8 if smoke else 24)
+        max_new = 32 if smoke else 96
+        gen = {"bf16, end-of-turn + repetition stop (default)": _run({"kind": "generate", "model": model, "dtype": "fast",
+                                                                     "threads": 2, "records": str(records),
+                                                                     "max_new": max_new, "guards": True}),
+               "fp32, end-of-turn + repetition stop": _run({"kind": "generate", "model": model, "dtype": "float32",
+                                                           "threads": 2, "records": str(records),
+                                                           "max_new": max_new, "guards": True}),
+               "bf16, end-of-turn only, no repetition stop": _run({"kind": "generate", "model": model, "dtype": "fast",
+                                                          "threads": 2, "records": str(records),
+                                                          "max_new": max_new, "guards": False})}
+        result["tables"][f"Greedy generation, {len(open(records).readlines())} diagnosis prompts, cap {max_new} new tokens"] = [
+            {"configuration": k, "seconds": round(v["seconds"], 1), "new tokens": v["new_tokens"],
+             "new tokens/s": round(v["tokens_per_s"], 1), "outputs at the cap": f"{v['hit_cap']}/{v['n']}"}
+            for k, v in gen.items()]
+        r = rows
+        result["summary"] = {
+            "model": Path(model).name,
+            "load average at start": round(load, 2),
+            "bf16 / fp32 training tokens/s": round(r["bf16 weights + fp32 LoRA, 2 threads (default)"]["tokens_per_s"] / base, 2),
+            "2 / 1 threads training tokens/s": round(r["bf16 weights + fp32 LoRA, 2 threads (default)"]["tokens_per_s"]
+                                                     / r["bf16 weights + fp32 LoRA, 1 thread"]["tokens_per_s"], 2),
+            "PASSIVE / busy-wait next to a 2-thread job": round(
+                r["bf16, 2 threads, PASSIVE wait, next to a 2-thread job (default)"]["tokens_per_s"]
+                / r["bf16, 2 threads, default busy-wait, next to a 2-thread job"]["tokens_per_s"], 2),
+            "generation seconds, guards / no guards": round(
+                gen["bf16, end-of-turn + repetition stop (default)"]["seconds"]
+                / gen["bf16, end-of-turn only, no repetition stop"]["seconds"], 2),
+        }
+        result["notes"] = ["Each row is a fresh subprocess; training: random token ids, AdamW, the first step "
+                           "not timed. Generation: the same prompts in each row, batch 8.",
+                           "The machine is shared: compare rows of this run with each other, not with other runs."]
+    common.print_table([{"k": k, "v": v} for k, v in result["summary"].items()])
+    common.write_result(result)
+
+
+if __name__ == "__main__":
+    main()

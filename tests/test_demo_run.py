@@ -1,0 +1,39 @@
+"""The demo's orchestration end to end, at toy scale (the smoke profile with tiny budgets).
+
+The numbers are not a result (the tiny model is trained for seconds); what is checked is
+that every stage runs, the report and headline.json hold every system and the paired CI,
+and a second run resumes from stages.json without redoing work.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cancerllm.demo import run_demo
+
+TOY = ["patients=40", "eval_limits={phenotype: 12, diagnosis: 3, treatment: 3}", "robustness={}", "heads=null",
+       "n_boot=20", "base.overrides=[max_train_blocks=16]", "cpt.overrides=[max_train_blocks=8]",
+       "finetune.overrides=[max_train_samples=8, train.save_steps=1, max_eval_samples=2]",
+       "perplexity={max_texts: 4}"]
+
+
+@pytest.mark.slow
+def test_the_smoke_demo_runs_every_stage_and_writes_the_headline(tmp_path, capsys):
+    report = run_demo(str(tmp_path / "demo"), overrides=TOY, profile="smoke")
+    out = report.parent
+    stages = json.loads((out / "stages.json").read_text())
+    assert {"synth", "tasks", "corpus", "train_base", "train_cpt", "perplexity", "finetune_base", "finetune_cpt",
+            "evaluate_compare", "evaluate_staging"} <= set(stages)
+    headline = json.loads((out / "headline.json").read_text())
+    assert set(headline["systems"]) >= {"it", "cpt_it", "floor", "rules"}
+    assert set(headline["systems"]["cpt_it"]) == {"phenotype", "diagnosis", "treatment"}
+    assert headline["perplexity_before"] > 0 and headline["perplexity_after"] > 0
+    assert set(headline["cpt_vs_it"]) == {"phenotype", "diagnosis", "treatment"}
+    assert headline["demo_seconds"] > 0 and headline["peak_rss_mb"] > 0
+    text = report.read_text()
+    assert "## Headline" in text and "paired bootstrap" in text and "always-majority floor" in text
+    assert "[stage 1/" in capsys.readouterr().out            # overall progress with stage n/N
+    run_demo(str(tmp_path / "demo"), overrides=TOY, profile="smoke")
+    assert "done earlier" in capsys.readouterr().out        # resumed, nothing redone
