@@ -92,3 +92,22 @@ def test_one_adapter_per_task(tmp_path, tiny_model_dir, tasks_dir):
 def test_missing_task_folder_is_an_input_error(tmp_path, tiny_model_dir, tasks_dir):
     with pytest.raises(InputError, match="treatment"):
         finetune(tiny_model_dir, tasks_dir, tmp_path, "treatment", quick())
+
+
+def test_answer_only_logits_give_the_models_own_loss(tiny_model_dir, tok):
+    """Left padding + logits of the answer positions only = the full causal-LM loss."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from cancerllm.train.common import _answer_only_loss
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    examples = [encode_example(tok, INSTRUCTION, CONTEXT, "left breast", 512),
+                encode_example(tok, INSTRUCTION, "ER positive.", "Not relevant at all here", 512)]
+    batch = PaddingCollator(tok.pad_token_id, side="left")(examples)
+    assert (batch["labels"][:, -1] != -100).all()                 # every answer ends at the last position
+    with torch.no_grad():
+        full = model(**batch).loss
+        ours = _answer_only_loss(model, batch, False)
+        n = int((batch["labels"][:, 1:] != -100).sum())
+        summed = _answer_only_loss(model, batch, False, num_items_in_batch=n)
+    assert torch.allclose(full, ours, atol=1e-5) and torch.allclose(full, summed, atol=1e-5)
