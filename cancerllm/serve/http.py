@@ -48,7 +48,6 @@ import ipaddress
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -71,7 +70,6 @@ MAX_REQUEST_PROMPTS = 1024      # extract: 8 per sentence, so a note of up to 12
 MAX_QUEUED_PROMPTS = 4096       # admitted and unanswered, all requests together
 REQUEST_TIMEOUT_S = 120.0
 DISCONNECT_POLL_S = 0.25
-_UNSAFE = re.compile(r"[^\x20-\x7e]")
 TOKEN_ENV = "CANCERLLM_API_TOKEN"
 MIN_TOKEN_CHARS = 16
 OPEN_PATHS = {"/health", "/openapi.json"}
@@ -389,11 +387,10 @@ async def _reply(send, status: int, detail: str, extra: list | None = None) -> N
 
 
 def safe_id(value) -> str:
-    """A client's id as it may appear in a log line: printable ASCII only, at most 80
-    characters; anything else (newline, ANSI escape, other Unicode) is escaped, so an id
-    cannot forge or colour log lines."""
-    text = str(value)
-    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text[:80])
+    """A client's id as it may appear in a log line (`readers.log_safe`: printable ASCII,
+    escaped otherwise, at most 80 characters), so an id cannot forge or colour log lines."""
+    from cancerllm.data.readers import log_safe
+    return log_safe(value)
 
 
 def public_path(path: str | os.PathLike) -> str:
