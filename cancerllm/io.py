@@ -3,6 +3,11 @@
 Atomic writes (temp file in the same folder + fsync + rename) mean a kill never leaves a
 half-written file that looks complete. Append-only JSONL outputs are the opposite case:
 each line is flushed when done, and a torn last line is dropped on resume.
+
+Every file these helpers create is private to its owner (mode 0600 by default, `mode`
+to change it): the toolkit's outputs hold note text or answers about notes, which are
+protected health information. A temp file never outlives a failure: it is removed
+before the error goes on, so no hidden `.tmp` copy of note text is left behind.
 """
 
 from __future__ import annotations
@@ -14,12 +19,38 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+PRIVATE = 0o600
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+
+def open_private(path: str | os.PathLike, mode: int = PRIVATE, append: bool = False):
+    """A text file opened for writing (UTF-8), created with `mode` whatever the umask.
+
+    An existing file keeps its permissions; a new one never exists, even for an instant,
+    with wider ones (os.open sets them at creation, unlike open() + chmod).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    fd = os.open(path, flags, mode)
+    if not append:
+        os.fchmod(fd, mode)  # O_CREAT's mode is filtered by the umask (it can only narrow)
+    return os.fdopen(fd, "a" if append else "w", encoding="utf-8")
+
+
+def make_private(path: str | os.PathLike, mode: int = PRIVATE) -> None:
+    """chmod `path`, and every file under it if it is a folder, to `mode` (0600): for
+    outputs written by a library that honours only the umask (datasets' save_to_disk)."""
+    path = Path(path)
+    targets = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    for p in targets:
+        os.chmod(p, mode)
+
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, mode: int = PRIVATE) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
@@ -41,6 +72,42 @@ def atomic_write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> Path
     )
 
 
+class AtomicJsonlFiles:
+    """Several JSONL outputs written side by side (one per split), complete or absent.
+
+    `with AtomicJsonlFiles({"train": path, ...}) as out: out["train"].write(line)`
+    writes into hidden temp files beside the targets, created private (`mode`); on
+    success they are renamed into place; on any failure (an exception, a KeyboardInterrupt)
+    they are deleted, so a crash never leaves note text in a hidden `.tmp` file.
+    """
+
+    def __init__(self, paths: dict[str, str | os.PathLike], mode: int = PRIVATE):
+        self.paths = {k: Path(v) for k, v in paths.items()}
+        self.tmp = {k: p.with_name(f".{p.name}.tmp") for k, p in self.paths.items()}
+        self.mode = mode
+        self.handles: dict = {}
+
+    def __enter__(self) -> dict:
+        try:
+            for k, p in self.tmp.items():
+                p.parent.mkdir(parents=True, exist_ok=True)
+                self.handles[k] = open_private(p, self.mode)
+        except BaseException:
+            self.__exit__(OSError, None, None)
+            raise
+        return self.handles
+
+    def __exit__(self, exc_type, *exc) -> None:
+        for h in self.handles.values():
+            h.close()
+        if exc_type is None:
+            for k, p in self.tmp.items():
+                os.replace(p, self.paths[k])
+        else:
+            for p in self.tmp.values():
+                p.unlink(missing_ok=True)
+
+
 def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:
     """Read a JSONL file written by this toolkit (trusted). For user input use data.readers."""
     with open(path, encoding="utf-8") as fh:
@@ -53,33 +120,46 @@ class JsonlAppender:
     """Append records to a JSONL output one at a time, flushed, resumable.
 
     On open, an existing file is scanned: complete lines are kept and their `key` values
-    returned by `done`; a torn last line (from a kill mid-write) is truncated away.
+    returned by `done`. Only a torn last line (no final newline: a kill mid-write) is
+    cut away. Any other line that is not a JSON object means the file is not an output
+    this class wrote (say, the input given as the output): it raises `InputError` and the
+    file is left exactly as it was. A new file is created private (`mode`, 0600).
     """
 
-    def __init__(self, path: str | os.PathLike, key: str = "id"):
+    def __init__(self, path: str | os.PathLike, key: str = "id", mode: int = PRIVATE):
         self.path = Path(path)
         self.key = key
         self.done: set[str] = set()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             self._recover()
-        self._fh = open(self.path, "a", encoding="utf-8")
+        self._fh = open_private(self.path, mode, append=True)
 
     def _recover(self) -> None:
-        good = 0
+        from cancerllm.errors import InputError
+        good, torn = 0, False
         with open(self.path, "rb") as fh:
-            for raw in fh:
+            for line_no, raw in enumerate(fh, start=1):
                 if not raw.endswith(b"\n"):
+                    torn = True  # only the last line can lack its newline
                     break
+                if not raw.strip():
+                    good += len(raw)
+                    continue
                 try:
                     rec = json.loads(raw)
                 except ValueError:
-                    break
+                    rec = None
+                if not isinstance(rec, dict):
+                    raise InputError(f"{self.path}: line {line_no} is not a JSON record, so this is not an "
+                                     "output file this toolkit wrote; refusing to append to it or truncate it "
+                                     "(give a new output path)")
                 good += len(raw)
-                if isinstance(rec, dict) and self.key in rec:
+                if self.key in rec:
                     self.done.add(str(rec[self.key]))
-        with open(self.path, "r+b") as fh:
-            fh.truncate(good)
+        if torn:
+            with open(self.path, "r+b") as fh:
+                fh.truncate(good)
 
     def write(self, record: dict) -> None:
         self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")

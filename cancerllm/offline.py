@@ -3,6 +3,12 @@
 Importing the package sets the Hugging Face offline switches before any HF library is
 imported, and every model argument goes through `local_model_dir`, which refuses a hub
 name with a clear message instead of letting a library try to download it.
+
+The switches are forced, not defaulted: a user's shell with `HF_HUB_OFFLINE=0` (common on
+a machine that also downloads models) would otherwise let `datasets.load_dataset("json")`
+report a download count to the hub while building task datasets.
+`HF_UPDATE_DOWNLOAD_COUNTS=0` switches that report off as well. The libraries read these
+variables when they are first imported, so import cancerllm before them in your own code.
 """
 
 from __future__ import annotations
@@ -17,14 +23,15 @@ OFFLINE_ENV = {
     "HF_DATASETS_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_UPDATE_DOWNLOAD_COUNTS": "0",
     "DO_NOT_TRACK": "1",
     "TOKENIZERS_PARALLELISM": "false",
 }
 
 
 def enforce_offline() -> None:
-    for key, value in OFFLINE_ENV.items():
-        os.environ.setdefault(key, value)
+    """Set every variable of `OFFLINE_ENV`, overriding the user's value (module doc)."""
+    os.environ.update(OFFLINE_ENV)
 
 
 def local_model_dir(path: str | os.PathLike, what: str = "model") -> Path:

@@ -52,7 +52,10 @@ DRIVER = textwrap.dedent('''
 ''')
 
 
-def test_stages_run_with_the_network_disabled(tmp_path, tiny_tokenizer_dir):
+@pytest.mark.parametrize("user_env", ["unset", "set to 0"])
+def test_stages_run_with_the_network_disabled(tmp_path, tiny_tokenizer_dir, user_env):
+    """With the offline variables unset, and with the user's shell saying "online" (0):
+    cancerllm's own settings must win either way."""
     guard_dir = tmp_path / "guard"
     guard_dir.mkdir()
     (guard_dir / "sitecustomize.py").write_text(GUARD, encoding="utf-8")
@@ -65,7 +68,13 @@ def test_stages_run_with_the_network_disabled(tmp_path, tiny_tokenizer_dir):
         ["data", "corpus", str(clean), "--out", str(corpus), "--tokenizer", str(tiny_tokenizer_dir),
          "--set", "block_size=64"],
     ]
+    if user_env == "set to 0":
+        del commands[1]  # deid makes no HF call; keep this variant short
+        commands[-1][2] = str(synth / "notes.jsonl")
     env = {k: v for k, v in os.environ.items() if k not in OFFLINE_ENV and not k.startswith(("HF_", "TRANSFORMERS_"))}
+    if user_env == "set to 0":
+        env.update({k: "0" for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")},
+                   HF_UPDATE_DOWNLOAD_COUNTS="1", HF_HUB_DISABLE_TELEMETRY="0")
     env.update(PYTHONPATH=os.pathsep.join([str(guard_dir), str(Path(__file__).resolve().parents[1])]),
                NETGUARD_LOG=str(log), HF_HOME=str(tmp_path / "hf_home"))
     proc = subprocess.run([sys.executable, "-c", DRIVER.format(commands=commands)], env=env, cwd=tmp_path,
@@ -76,6 +85,11 @@ def test_stages_run_with_the_network_disabled(tmp_path, tiny_tokenizer_dir):
     assert (tasks / "diagnosis" / "hf").is_dir()
     summary = json.loads((corpus / "corpus.json").read_text(encoding="utf-8"))
     assert summary["packed"]["blocks"]["train"] > 0
+    # Outputs holding note text are private: cleaned corpus, task JSONL and Arrow files.
+    private = [corpus / "clean" / "train.jsonl", tasks / "diagnosis" / "train.jsonl",
+               *(p for p in (tasks / "diagnosis" / "hf").rglob("*") if p.is_file()),
+               *(p for p in (corpus / "packed").rglob("*") if p.is_file())]
+    assert {str(p): oct(p.stat().st_mode & 0o777) for p in private} == {str(p): "0o600" for p in private}
 
 
 def test_the_guard_really_blocks(tmp_path):
@@ -97,9 +111,12 @@ def test_hub_names_are_refused(name):
         local_model_dir(name)
 
 
-def test_offline_switches_are_set_at_import():
+@pytest.mark.parametrize("user", [None, "0"])
+def test_offline_switches_are_set_at_import(user):
     code = "import os, cancerllm; print(os.environ.get('HF_HUB_OFFLINE'), os.environ.get('HF_DATASETS_OFFLINE'))"
     env = {k: v for k, v in os.environ.items() if k not in OFFLINE_ENV}
+    if user is not None:  # the user's shell says online: cancerllm still wins
+        env.update(HF_HUB_OFFLINE=user, HF_DATASETS_OFFLINE=user)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.split() == ["1", "1"], out.stderr

@@ -94,14 +94,16 @@ def deid_cmd(
     out: str = typer.Option(..., "--out", help="Output JSONL: the records with identifiers replaced."),
     text_field: str = typer.Option("text", help="Field (column) holding the note text."),
     date_shift_seed: str = typer.Option(None, help="Secret keying each patient's date shift; keep it apart "
-                                                   "from the output. Without it: random, this run only."),
+                                                   "from the output (visible in ps: prefer the file or "
+                                                   "env CANCERLLM_DEID_SECRET). Without any: random, this run only."),
+    date_shift_seed_file: str = typer.Option(None, help="File whose content is the date-shift secret."),
     report: str = typer.Option(None, help="Write counts by type and skipped records (file:line) here, as JSON."),
     id_field: str = typer.Option("id", help="Field holding the record id."),
     patient_field: str = typer.Option("patient_id", help="Field holding the (pseudonymous) patient id."),
 ):
     """Replace names, dates (shifted per patient), record numbers, phones, addresses, e-mails, ages > 89."""
     from cancerllm.data.deid import deidentify
-    s = deidentify(inp, out, text_field, date_shift_seed, report, id_field, patient_field)
+    s = deidentify(inp, out, text_field, date_shift_seed, report, id_field, patient_field, date_shift_seed_file)
     replaced = ", ".join(f"{t} {n}" for t, n in s["replaced"].items()) or "nothing"
     typer.echo(f"read {s['records_read']}, written {s['records_written']}, skipped {s['n_skipped']}; "
                f"replaced: {replaced}")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from cancerllm.config import Config
 from cancerllm.data.partition import assign_split
-from cancerllm.io import atomic_write_json
+from cancerllm.io import AtomicJsonlFiles, atomic_write_json, make_private
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
@@ -138,16 +138,10 @@ def build_corpus(inputs: list[str], out_dir: str | os.PathLike, cfg: CorpusConfi
     out = Path(out_dir)
     (out / "clean").mkdir(parents=True, exist_ok=True)
     stats, reports = CleanStats(), []
-    tmp = {s: out / "clean" / f".{s}.jsonl.tmp" for s in ("train", "validation")}
-    handles = {s: open(p, "w", encoding="utf-8") for s, p in tmp.items()}
-    try:
+    # Private (0600) temp files, renamed when complete, deleted on any failure (io.AtomicJsonlFiles).
+    with AtomicJsonlFiles({s: out / "clean" / f"{s}.jsonl" for s in ("train", "validation")}) as handles:
         for split, rec in clean_documents(read_inputs(inputs, cfg, reports), cfg, stats):
             handles[split].write(json.dumps(rec, ensure_ascii=False) + "\n")
-    finally:
-        for h in handles.values():
-            h.close()
-    for s, p in tmp.items():
-        os.replace(p, out / "clean" / f"{s}.jsonl")
     summary = {
         "read": stats.read, "empty_or_short": stats.empty_or_short,
         "exact_duplicates": stats.exact_duplicates, "near_duplicates": stats.near_duplicates,
@@ -196,6 +190,7 @@ def pack_corpus(clean_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike,
     n_tokens = {s: sum(len(x) for x in tokenized[s]["input_ids"]) for s in tokenized}
     packed = tokenized.map(group, batched=True, batch_size=1000, num_proc=num_proc or None, desc="pack")
     _save_atomically(DatasetDict(packed), Path(out_dir))
+    make_private(Path(out_dir).parent / ".hf_cache")  # datasets' Arrow copy of the cleaned text
     return {"block_size": block_size, "tokens": n_tokens,
             "blocks": {s: len(packed[s]) for s in packed},
             "dropped_tail_tokens": {s: n_tokens[s] - len(packed[s]) * block_size for s in packed}}
@@ -207,7 +202,12 @@ def _save_atomically(data, out_dir: Path) -> None:
     import shutil
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    data.save_to_disk(str(tmp))
+    try:
+        data.save_to_disk(str(tmp))
+        make_private(tmp)  # token ids decode back to note text
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)

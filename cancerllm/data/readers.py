@@ -11,9 +11,10 @@ What counts as what
 - A *whole-input* problem (path missing, unknown extension, a CSV/Parquet file without the
   text column, an unreadable single file) raises `InputError`. Inside a folder the same
   problem with one file is recorded in `report.file_errors` and the other files are read.
-- A *malformed record* (JSONL line that is not JSON or not an object; text missing, not a
-  string, or empty; id or patient id of the wrong type; CSV row with the wrong number of
-  columns; a duplicate id) becomes a `RecordError(source, line, reason, record_id)` in
+- A *malformed record* (JSONL line that is not JSON or not an object; a record nested
+  deeper than `MAX_NESTING` levels; text missing, not a string, or empty; id or patient id
+  of the wrong type; CSV row with the wrong number of columns or a quote out of place; a
+  duplicate id) becomes a `RecordError(source, line, reason, record_id)` in
   `report.skipped`; the record is skipped and reading goes on. Duplicate ids keep the
   first record and skip later ones, so ids stay unique per call.
 - A consumer that finds a record it was given unusable for its own purpose (a task
@@ -35,6 +36,11 @@ normalisation belong to the corpus stage, and annotation offsets rely on that):
 - "\\r\\n" and lone "\\r" become "\\n"; every other control character (Unicode Cc) but
   "\\n" and "\\t" is removed and counted.
 
+CSV quoting is parsed strictly. A quote that opens a field and is never closed would
+otherwise swallow the rest of the file into one note: the row where it opens is skipped
+(reason "unclosed quote", with its physical line) and reading resumes on the next
+physical line, so the rows after it are still read, one by one.
+
 Ids: the `id_field` value (str or int); without one, "<file name>:<line>" (txt files:
 the path relative to the folder given, extension included). Other fields or columns are
 kept in `Document.metadata`. `.gz` files (e.g. notes.jsonl.gz) are read decompressed.
@@ -47,6 +53,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import json
 import os
 import re
@@ -66,6 +73,7 @@ EXTENSIONS = {".txt": "txt", ".text": "txt", ".csv": "csv", ".tsv": "tsv", ".jso
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")   # Cc minus \t and \n (\r handled first)
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _PARQUET_BATCH = 1024
+MAX_NESTING = 64   # JSON levels; far beyond any real record, far below Python's recursion limit
 
 
 @dataclass
@@ -121,7 +129,7 @@ class ReadReport:
         stats = self.files[doc.source]
         stats.n_read -= 1
         stats.n_skipped += 1
-        self.skipped.append(RecordError(doc.source, doc.line, reason, doc.id))
+        self.skipped.append(RecordError(doc.source, doc.line, reason, log_safe(doc.id)))
 
     def reasons(self) -> Counter:
         """Skipped records by kind of reason (the reason without its parenthesised detail)."""
@@ -184,6 +192,33 @@ def fix_surrogates(value: Any) -> Any:
     if isinstance(value, dict):
         return {fix_surrogates(k): fix_surrogates(v) for k, v in value.items()}
     return value
+
+
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def log_safe(value: Any, limit: int = 80) -> str:
+    """`value` as it may appear in a log or report line: printable ASCII only (anything
+    else escaped, as Python writes it) and at most `limit` characters; ids come from the
+    input, and a newline or ANSI escape in one must not forge or colour a log line."""
+    text = str(value)[:limit]
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def nesting_depth(value: Any, limit: int = MAX_NESTING) -> int:
+    """Levels of list/dict nesting in `value`, counted without recursion and only up to
+    `limit + 1` (enough to know it is too deep): a JSON line nested 900 levels deep must be
+    skipped with its file:line, not crash the stage with a RecursionError later."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            stack.extend((v, depth) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _format_of(path: Path, fmt: str | None) -> str | None:
@@ -262,7 +297,8 @@ class DocumentStream:
     def _skip(self, stats: FileStats, source: str, line: int | None, reason: str,
               record_id: str | None = None) -> None:
         stats.n_skipped += 1
-        self.report.skipped.append(RecordError(source, line, reason, record_id))
+        rid = None if record_id is None else log_safe(record_id)
+        self.report.skipped.append(RecordError(source, line, reason, rid))
 
     def _read_file(self, p: Path, fmt: str, stats: FileStats) -> Iterator[Document]:
         try:
@@ -282,6 +318,9 @@ class DocumentStream:
     def _make(self, rec: dict, source: str, line: int, stats: FileStats,
               repaired: bool, default_id: str) -> Document | None:
         """Validate one record (dict of fields); a problem is reported and None returned."""
+        if nesting_depth(rec) > MAX_NESTING:
+            self._skip(stats, source, line, f"nested deeper than {MAX_NESTING} levels")
+            return None
         rid = rec.get(self.id_field, None)
         if rid is None or rid == "":
             rid = default_id
@@ -349,7 +388,10 @@ class DocumentStream:
                 except json.JSONDecodeError as exc:
                     self._skip(stats, source, lineno, f"not valid JSON ({exc.msg} at column {exc.colno})")
                     continue
-                except (ValueError, RecursionError) as exc:
+                except RecursionError:
+                    self._skip(stats, source, lineno, f"nested deeper than {MAX_NESTING} levels (too deep to parse)")
+                    continue
+                except ValueError as exc:
                     self._skip(stats, source, lineno, f"not valid JSON ({type(exc).__name__})")
                     continue
                 if not isinstance(rec, dict):
@@ -365,43 +407,54 @@ class DocumentStream:
         # Notes are long: lift the csv module's 128 KiB field limit (a process-wide setting).
         csv.field_size_limit(2**31 - 1)
         source = str(p)
-        # surrogateescape keeps undecodable bytes recoverable per field (see _csv_field).
-        opener = gzip.open if p.suffix.lower() == ".gz" else open
-        with opener(p, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-            rows = csv.reader(fh, delimiter=delimiter)
-            header = self._csv_header(rows, p)
-            if header is None:
-                self.report.empty_files.append(source)
-                return
-            rowno, n_records = 1, 0
-            while True:
-                try:
-                    row = next(rows)
-                except StopIteration:
-                    break
-                except csv.Error as exc:
-                    rowno, n_records = rowno + 1, n_records + 1
-                    self._skip(stats, source, rowno, f"malformed CSV row ({exc})")
-                    continue
-                rowno += 1
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue   # a blank row is not a record (it still counts as a row number)
-                n_records += 1
-                if len(row) != len(header):
-                    self._skip(stats, source, rowno, f"wrong number of columns ({len(row)}, header has "
-                                                     f"{len(header)})")
-                    continue
-                values, repaired = [], False
-                for v in row:
-                    v, fixed = _csv_field(v)
-                    values.append(v)
-                    repaired |= fixed
-                doc = self._make(dict(zip(header, values)), source, rowno, stats, repaired,
-                                 f"{self._label(p)}:{rowno}")
-                if doc is not None:
-                    yield doc
-            if n_records == 0:
-                self.report.empty_files.append(source)
+        header, rowno, n_records, resume_at = None, 1, 0, 0
+        while True:  # one pass, plus one more after each unclosed quote (from the next line)
+            # surrogateescape keeps undecodable bytes recoverable per field (see _csv_field).
+            opener = gzip.open if p.suffix.lower() == ".gz" else open
+            with opener(p, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+                rows = csv.reader(itertools.islice(fh, resume_at, None), delimiter=delimiter, strict=True)
+                if header is None:
+                    header = self._csv_header(rows, p)
+                    if header is None:
+                        self.report.empty_files.append(source)
+                        return
+                resume_from, resume_at = resume_at, None
+                while True:
+                    first_line = resume_from + rows.line_num + 1   # physical line the row starts on
+                    try:
+                        row = next(rows)
+                    except StopIteration:
+                        break
+                    except csv.Error as exc:
+                        rowno, n_records = rowno + 1, n_records + 1
+                        if resume_from + rows.line_num > first_line:  # a quoted field ran past its line
+                            self._skip(stats, source, rowno, f"unclosed quote (row starts on line {first_line}: "
+                                                             f"{exc}; reading resumes on the next line)")
+                            resume_at = first_line
+                            break
+                        self._skip(stats, source, rowno, f"malformed CSV row ({exc})")
+                        continue
+                    rowno += 1
+                    if not row or (len(row) == 1 and not row[0].strip()):
+                        continue   # a blank row is not a record (it still counts as a row number)
+                    n_records += 1
+                    if len(row) != len(header):
+                        self._skip(stats, source, rowno, f"wrong number of columns ({len(row)}, header has "
+                                                         f"{len(header)})")
+                        continue
+                    values, repaired = [], False
+                    for v in row:
+                        v, fixed = _csv_field(v)
+                        values.append(v)
+                        repaired |= fixed
+                    doc = self._make(dict(zip(header, values)), source, rowno, stats, repaired,
+                                     f"{self._label(p)}:{rowno}")
+                    if doc is not None:
+                        yield doc
+            if resume_at is None:
+                break
+        if n_records == 0:
+            self.report.empty_files.append(source)
 
     def _csv_header(self, rows, p: Path) -> list[str] | None:
         for row in rows:

@@ -83,11 +83,17 @@ def serve(model: str = MODEL,
           batch_size: int = typer.Option(16, help="Generation batch size."),
           max_wait_ms: float = typer.Option(5.0, help="How long a request waits for others to batch with."),
           device: str = DEVICE, max_new_tokens: int = MAX_NEW,
-          log_text: bool = typer.Option(False, "--log-text", help="Log note texts (debugging only; PHI!).")):
+          log_text: bool = typer.Option(False, "--log-text", help="Log note texts (debugging only; PHI!)."),
+          max_request_prompts: int = typer.Option(1024, help="Prompts one request may make (413 past it)."),
+          max_queued_prompts: int = typer.Option(4096, help="Prompts queued over all requests (429 past it)."),
+          request_timeout: float = typer.Option(120.0, "--request-timeout",
+                                                help="Seconds a request may wait for its answer (504 past it).")):
     """HTTP service: POST /v1/extract|diagnose|plan|stage, GET /health, /v1/model."""
     from cancerllm.serve.http import serve as run_serve
     run_serve(model, adapter or None, heads, host, port, token_file, batch_size=batch_size,
-              max_wait_ms=max_wait_ms, device=device, max_new_tokens=max_new_tokens, log_text=log_text)
+              max_wait_ms=max_wait_ms, device=device, max_new_tokens=max_new_tokens, log_text=log_text,
+              max_request_prompts=max_request_prompts, max_queued_prompts=max_queued_prompts,
+              request_timeout_s=request_timeout)
 
 
 def register(main_app: typer.Typer) -> None:

@@ -22,12 +22,22 @@ Security and privacy, by default:
   endpoint, request id, text length and time only (`log_text=True` is the explicit
   opt-in to log texts, for debugging on synthetic data).
 
-Micro-batching: every generation request becomes a job (`serve.notes`) whose contexts go
-on one asyncio queue. A collector task takes what is queued, waits up to `max_wait_ms`
-for more (up to `max_batch_prompts` prompts), and runs one batched generation per task in
-a single worker thread, so the event loop stays free and concurrent requests share
-batches. Generation is batch-invariant, so a request gets the answer it would get alone.
-/v1/stage requests are batched the same way through the heads model.
+Micro-batching, fairly: every generation request becomes a job (`serve.notes`) whose
+prompts wait in the request's own queue. A collector waits up to `max_wait_ms` for more
+requests, then fills a batch of up to `max_batch_prompts` prompts of one task round-robin,
+one prompt per waiting request in turn, and runs it in a single worker thread (the event
+loop stays free). So a large request holds the worker one batch at a time and small ones
+are served between its batches. Generation is batch-invariant, so a request gets the
+answer it would get alone. /v1/stage requests are batched the same way (heads model).
+
+Load limits (all in /v1/model `limits`): a request making more than
+`max_request_prompts` prompts (1024; extract asks 8 per sentence) gets 413 before any
+work; when the prompts admitted and unanswered would pass `max_queued_prompts` (4096) the
+request gets 429 with `Retry-After`; a request not answered within `request_timeout_s`
+(120 s) gets 504, and one whose client disconnects is withdrawn: in both cases its
+prompts not yet in a batch are dropped, so the worker moves on to other requests.
+Responses and the model card name model and adapter folders relative to the working
+directory (or by name), not by absolute path; client ids are escaped in logs.
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
+from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cancerllm.errors import ConfigError
@@ -55,7 +66,12 @@ from cancerllm.serve.predict import MAX_NOTE_CHARS
 log = logging.getLogger("cancerllm.serve")
 
 MAX_BODY_BYTES = 256 * 1024
+MAX_REQUEST_PROMPTS = 1024      # extract: 8 per sentence, so a note of up to 128 sentences
+MAX_QUEUED_PROMPTS = 4096       # admitted and unanswered, all requests together
+REQUEST_TIMEOUT_S = 120.0
+DISCONNECT_POLL_S = 0.25
 TOKEN_ENV = "CANCERLLM_API_TOKEN"
+MIN_TOKEN_CHARS = 16
 OPEN_PATHS = {"/health", "/openapi.json"}
 
 PredictReports = Callable[[list[str]], list[dict]]
@@ -122,31 +138,64 @@ class StageResponse(BaseModel):
     fields: dict[str, dict]
 
 
-# ---------------------------------------------------------------- micro-batching
+# ---------------------------------------------------------------- micro-batching, fairly
 
 
-@dataclass
-class _Item:
+class Busy(Exception):
+    """The queue is full: the request is refused (429) rather than left waiting."""
+
+
+class TooLarge(Exception):
+    """One request asks for more prompts than a request may (413)."""
+
+
+@dataclass(eq=False)
+class _Work:
+    """One request's prompts: handed out in order, a few per batch, until all are answered."""
     key: str
     inputs: list
     future: asyncio.Future
+    results: list = field(default_factory=list)
+    next: int = 0          # first input not yet handed to a batch
+    answered: int = 0
+
+    @property
+    def left(self) -> int:
+        return len(self.inputs) - self.next
 
 
 @dataclass
 class MicroBatcher:
-    """Collects concurrent requests into batches; `run_batch(key, inputs)` runs in one thread."""
+    """Shares one worker thread fairly among concurrent requests.
+
+    Every request's prompts wait in its own queue. Each batch (up to `max_batch` prompts,
+    one task) is filled round-robin, one prompt per waiting request of that task in turn,
+    and the request served first rotates from batch to batch; so a request with thousands
+    of prompts gets its turn like the others and holds the worker for one batch at a
+    time, never for its whole length. A request that ends early (deadline, client gone)
+    is withdrawn: its prompts not yet in a batch are dropped (at most the batch running
+    now finishes for nothing). `max_request` caps one request's prompts (`TooLarge`),
+    `max_queued` the prompts admitted and unanswered over all requests (`Busy`).
+    """
 
     run_batch: Callable[[str, list], list]
     max_batch: int = 64
     max_wait_ms: float = 5.0
+    max_request: int = 1024
+    max_queued: int = 4096
     batches: int = 0
     requests: int = 0
-    _queue: asyncio.Queue | None = None
+    refused: int = 0
+    withdrawn: int = 0
+    dropped_prompts: int = 0
+    _works: list = field(default_factory=list)
+    _queued: int = 0
+    _wake: asyncio.Event | None = None
     _task: asyncio.Task | None = None
     _executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "cancerllm-gen"))
 
     def start(self) -> None:
-        self._queue = asyncio.Queue()
+        self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
@@ -158,55 +207,113 @@ class MicroBatcher:
                 pass
         self._executor.shutdown(wait=False, cancel_futures=True)
 
+    @property
+    def queued(self) -> int:
+        """Prompts admitted and not yet answered."""
+        return self._queued
+
+    def admit(self, n: int) -> None:
+        """Raise `TooLarge` / `Busy` if `n` more prompts may not be queued now."""
+        if n > self.max_request:
+            self.refused += 1
+            raise TooLarge(f"this request makes {n} prompts; one request may make at most {self.max_request}")
+        if self._queued + n > self.max_queued:
+            self.refused += 1
+            raise Busy(f"busy: {self._queued} prompts queued, this request adds {n}, the limit is "
+                       f"{self.max_queued}; retry later")
+
     async def submit(self, key: str, inputs: list) -> list:
+        """The outputs for `inputs`, in order. Cancelling the awaiting task withdraws them."""
         if not inputs:
             return []
-        future = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Item(key, list(inputs), future))
-        return await future
+        self.admit(len(inputs))
+        work = _Work(key, list(inputs), asyncio.get_running_loop().create_future(), [None] * len(inputs))
+        self._works.append(work)
+        self._queued += len(inputs)
+        self.requests += 1
+        self._wake.set()
+        try:
+            return await work.future
+        finally:
+            if not work.future.done() or work.future.cancelled():
+                self._withdraw(work)
 
-    async def _collect(self) -> list[_Item]:
+    def _withdraw(self, work: _Work) -> None:
+        if work in self._works:
+            self._works.remove(work)
+            self.withdrawn += 1
+            self.dropped_prompts += work.left
+            self._queued -= work.left
+            work.next = len(work.inputs)
+        work.future.cancel()
+
+    def _take(self) -> tuple[str, list[tuple[_Work, int, int]]]:
+        """(task, [(work, start, count)]) for the next batch, round-robin from the front."""
+        key = self._works[0].key
+        mine = [w for w in self._works if w.key == key]
+        share = {id(w): 0 for w in mine}
+        size, grew = 0, True
+        while size < self.max_batch and grew:
+            grew = False
+            for w in mine:
+                if size < self.max_batch and w.left > share[id(w)]:
+                    share[id(w)] += 1
+                    size, grew = size + 1, True
+        plan = []
+        for w in mine:
+            n = share[id(w)]
+            if n:
+                plan.append((w, w.next, n))
+                w.next += n
+        self._works = [w for w in self._works if w.left]   # fully handed out: leaves the queue
+        rotated = [w for w in self._works if w not in mine[:1]] + [w for w in self._works if w in mine[:1]]
+        self._works = rotated                              # the front request goes to the back
+        return key, plan
+
+    async def _gather_more(self) -> None:
+        """Wait up to `max_wait_ms` for other requests to batch with, while there is room."""
         loop = asyncio.get_running_loop()
-        items = [await self._queue.get()]
-        size = len(items[0].inputs)
         deadline = loop.time() + self.max_wait_ms / 1000
-        while size < self.max_batch:
+        while sum(w.left for w in self._works) < self.max_batch:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self._wake.clear()
             try:
-                item = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), remaining)
-                except asyncio.TimeoutError:
-                    break
-            items.append(item)
-            size += len(item.inputs)
-        return items
+                await asyncio.wait_for(self._wake.wait(), remaining)
+            except asyncio.TimeoutError:
+                return
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            items = await self._collect()
-            groups: dict[str, list[_Item]] = {}
-            for item in items:
-                groups.setdefault(item.key, []).append(item)
-            for key, group in groups.items():
-                flat = [x for item in group for x in item.inputs]
-                self.batches += 1
-                self.requests += len(group)
-                try:
-                    outputs = await loop.run_in_executor(self._executor, self.run_batch, key, flat)
-                except Exception as exc:  # every waiting request gets the failure, the loop goes on
-                    for item in group:
-                        if not item.future.done():
-                            item.future.set_exception(exc)
-                    continue
-                for item in group:
-                    mine, outputs = outputs[:len(item.inputs)], outputs[len(item.inputs):]
-                    if not item.future.done():  # a client that went away cancelled its future
-                        item.future.set_result(mine)
+            while not self._works:
+                self._wake.clear()
+                await self._wake.wait()
+            await self._gather_more()
+            if not self._works:
+                continue
+            key, plan = self._take()
+            flat = [x for w, start, n in plan for x in w.inputs[start:start + n]]
+            self.batches += 1
+            try:
+                outputs = await loop.run_in_executor(self._executor, self.run_batch, key, flat)
+            except Exception as exc:  # every request in the batch gets the failure, the loop goes on
+                for w, start, n in plan:
+                    self._queued -= n
+                    if w in self._works:
+                        self._works.remove(w)
+                        self._queued -= w.left
+                        w.next = len(w.inputs)
+                    if not w.future.done():
+                        w.future.set_exception(exc)
+                continue
+            for w, start, n in plan:
+                self._queued -= n
+                w.results[start:start + n], outputs = outputs[:n], outputs[n:]
+                w.answered += n
+                if w.answered == len(w.inputs) and not w.future.done():
+                    w.future.set_result(w.results)
 
 
 # ---------------------------------------------------------------- guard: auth + body size
@@ -223,6 +330,11 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
+        if not self.token and not _loopback_host(headers.get(b"host", b"")):
+            # No token means loopback only: a page in the user's browser that points its own
+            # name at 127.0.0.1 (DNS rebinding) sends its own Host; refuse it.
+            return await _reply(send, 421, "Host header is not a loopback name; without a token the service "
+                                           "answers only localhost, 127.0.0.1 and [::1]")
         if self.token and scope["path"] not in OPEN_PATHS:
             given = headers.get(b"authorization", b"")
             if not (given.startswith(b"Bearer ") and hmac.compare_digest(given[7:].strip(), self.token)):
@@ -254,6 +366,15 @@ class Guard:
         return await self.app(scope, replay, send)
 
 
+def _loopback_host(host: bytes) -> bool:
+    name = host.decode("latin-1").strip().lower()
+    if name.startswith("["):
+        name = name[1:name.find("]")] if "]" in name else name
+    else:
+        name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    return is_loopback(name)
+
+
 async def _reply(send, status: int, detail: str, extra: list | None = None) -> None:
     payload = json.dumps({"detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
@@ -262,19 +383,50 @@ async def _reply(send, status: int, detail: str, extra: list | None = None) -> N
     await send({"type": "http.response.body", "body": payload})
 
 
+# ---------------------------------------------------------------- what leaves the service
+
+
+def safe_id(value) -> str:
+    """A client's id as it may appear in a log line (`readers.log_safe`: printable ASCII,
+    escaped otherwise, at most 80 characters), so an id cannot forge or colour log lines."""
+    from cancerllm.data.readers import log_safe
+    return log_safe(value)
+
+
+def public_path(path: str | os.PathLike) -> str:
+    """A folder as the service shows it: relative to the working directory when under
+    it, else its name; clients need to know which model answered, not the server's layout."""
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return p.name
+
+
+def public_info(info: dict) -> dict:
+    """`Engine.info()` with public paths."""
+    return {**info, "model_dir": public_path(info["model_dir"]),
+            "adapters": {k: public_path(v) for k, v in info.get("adapters", {}).items()}}
+
+
 # ---------------------------------------------------------------- the app
 
 
 def create_app(engine, heads: PredictReports | None = None, token: str | None = None,
                max_body_bytes: int = MAX_BODY_BYTES, max_batch_prompts: int = 64,
-               max_wait_ms: float = 5.0, log_text: bool = False, heads_dir: str | None = None):
+               max_wait_ms: float = 5.0, log_text: bool = False, heads_dir: str | None = None,
+               max_request_prompts: int = MAX_REQUEST_PROMPTS, max_queued_prompts: int = MAX_QUEUED_PROMPTS,
+               request_timeout_s: float = REQUEST_TIMEOUT_S):
     """The FastAPI app over a loaded `Engine` (and optionally a staging predictor)."""
     from fastapi import FastAPI, HTTPException
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
-    gen = MicroBatcher(engine.answer, max_batch_prompts, max_wait_ms)
-    stage = MicroBatcher(lambda _key, texts: heads(texts), max_batch_prompts, max_wait_ms) if heads else None
+    limits = dict(max_batch=max_batch_prompts, max_wait_ms=max_wait_ms, max_request=max_request_prompts,
+                  max_queued=max_queued_prompts)
+    gen = MicroBatcher(engine.answer, **limits)
+    stage = MicroBatcher(lambda _key, texts: heads(texts), **limits) if heads else None
+    timed_out = {"n": 0}
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -298,47 +450,74 @@ def create_app(engine, heads: PredictReports | None = None, token: str | None = 
         return JSONResponse(status_code=422, content={"detail": errors})
 
     def _log(endpoint: str, req: NoteRequest, t0: float) -> None:
-        log.info("%s id=%s chars=%d ms=%.0f", endpoint, req.id, len(req.text), 1000 * (time.perf_counter() - t0))
+        log.info("%s id=%s chars=%d ms=%.0f", endpoint, safe_id(req.id), len(req.text),
+                 1000 * (time.perf_counter() - t0))
         if log_text:
-            log.info("%s id=%s text=%r", endpoint, req.id, req.text)
+            log.info("%s id=%s text=%r", endpoint, safe_id(req.id), req.text)
 
-    async def run_job(endpoint: str, make, req: NoteRequest) -> dict:
+    async def answer(endpoint: str, batcher: MicroBatcher, key: str, inputs: list, req: NoteRequest,
+                     request: Request) -> list:
+        """The batcher's outputs, within the deadline, withdrawn if the client goes away."""
+        try:
+            batcher.admit(len(inputs))
+        except TooLarge as exc:
+            raise HTTPException(413, f"{exc}: split the note, or use `cancerllm predict` for long inputs") from None
+        except Busy as exc:
+            raise HTTPException(429, str(exc), headers={"Retry-After": "1"}) from None
+        task = asyncio.ensure_future(batcher.submit(key, inputs))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + request_timeout_s
+        while not task.done():
+            await asyncio.wait([task], timeout=min(DISCONNECT_POLL_S, max(0.0, deadline - loop.time())))
+            if task.done():
+                break
+            if await request.is_disconnected():
+                task.cancel()
+                log.info("%s id=%s withdrawn: client disconnected", endpoint, safe_id(req.id))
+                raise HTTPException(499, "client disconnected")
+            if loop.time() >= deadline:
+                task.cancel()
+                timed_out["n"] += 1
+                log.warning("%s id=%s not answered within %.0f s", endpoint, safe_id(req.id), request_timeout_s)
+                raise HTTPException(504, f"not answered within the {request_timeout_s:g} s request deadline "
+                                         "(the service is loaded); retry later or use `cancerllm predict`")
+        try:
+            return task.result()
+        except (Busy, TooLarge) as exc:  # admitted above, refused on submit: the queue filled meanwhile
+            raise HTTPException(429, str(exc), headers={"Retry-After": "1"}) from None
+        except Exception as exc:
+            log.error("%s id=%s failed: %s", endpoint, safe_id(req.id), type(exc).__name__)
+            raise HTTPException(500, f"{endpoint} failed") from None
+
+    async def run_job(endpoint: str, make, req: NoteRequest, request: Request) -> dict:
         t0 = time.perf_counter()
         job = make(req.text)
-        try:
-            answers = await gen.submit(job.task, job.contexts)
-        except Exception as exc:
-            log.error("%s id=%s failed: %s", endpoint, req.id, type(exc).__name__)
-            raise HTTPException(500, "generation failed") from None
+        answers = await answer(endpoint, gen, job.task, job.contexts, req, request)
         _log(endpoint, req, t0)
-        return {"id": req.id, **job.finish(answers), "model": engine.info()}
+        return {"id": req.id, **job.finish(answers), "model": public_info(engine.info())}
 
     @app.post("/v1/extract", response_model=ExtractResponse)
-    async def extract(req: NoteRequest) -> dict:
+    async def extract(req: NoteRequest, request: Request) -> dict:
         """Phenotypes per entity type, each value with its note offsets or grounded=false."""
-        return await run_job("extract", extract_job, req)
+        return await run_job("extract", extract_job, req, request)
 
     @app.post("/v1/diagnose", response_model=GenerationResponse)
-    async def diagnose(req: NoteRequest) -> dict:
+    async def diagnose(req: NoteRequest, request: Request) -> dict:
         """The diagnosis generated from the note's six input sections."""
-        return await run_job("diagnose", diagnose_job, req)
+        return await run_job("diagnose", diagnose_job, req, request)
 
     @app.post("/v1/plan", response_model=GenerationResponse)
-    async def plan(req: NoteRequest) -> dict:
+    async def plan(req: NoteRequest, request: Request) -> dict:
         """The treatment plan generated from the note's eight input sections."""
-        return await run_job("plan", plan_job, req)
+        return await run_job("plan", plan_job, req, request)
 
     @app.post("/v1/stage", response_model=StageResponse)
-    async def stage_report(req: NoteRequest) -> dict:
+    async def stage_report(req: NoteRequest, request: Request) -> dict:
         """pT, pN, M, grade, ER, PR, HER2 classes of a pathology report (heads model)."""
         if stage is None:
             raise HTTPException(503, "no heads model loaded (start the service with --heads DIR)")
         t0 = time.perf_counter()
-        try:
-            (fields,) = await stage.submit("stage", [req.text])
-        except Exception as exc:
-            log.error("stage id=%s failed: %s", req.id, type(exc).__name__)
-            raise HTTPException(500, "staging failed") from None
+        (fields,) = await answer("stage", stage, "stage", [req.text], req, request)
         _log("stage", req, t0)
         return {"id": req.id, "fields": fields}
 
@@ -346,14 +525,23 @@ def create_app(engine, heads: PredictReports | None = None, token: str | None = 
     async def health() -> dict:
         """Liveness, how many requests went through in how many batches, how many prompts were cut."""
         return {"status": "ok", "model": engine.label, "heads": heads is not None,
-                "requests": gen.requests, "batches": gen.batches,
+                "requests": gen.requests, "batches": gen.batches, "queued_prompts": gen.queued,
+                "refused": gen.refused, "timed_out": timed_out["n"], "withdrawn": gen.withdrawn,
+                "dropped_prompts": gen.dropped_prompts,
                 "truncated_prompts": getattr(engine, "n_truncated", 0)}
 
     @app.get("/v1/model")
     async def model_card() -> dict:
-        """Model card: model folder, adapters per task, task limits, device, versions."""
-        return {**engine.card(), "heads": heads_dir, "max_body_bytes": max_body_bytes,
-                "max_note_chars": MAX_NOTE_CHARS}
+        """Model card: model folder, adapters per task, task and service limits, device, versions."""
+        card = engine.card()
+        card = {**card, "model_dir": public_path(card["model_dir"]),
+                "adapters": {k: public_path(v) for k, v in card["adapters"].items()},
+                "tasks": {t: {**v, "adapter": v["adapter"] and public_path(v["adapter"])}
+                          for t, v in card["tasks"].items()}}
+        return {**card, "heads": heads_dir and public_path(heads_dir), "limits": {
+            "max_body_bytes": max_body_bytes, "max_note_chars": MAX_NOTE_CHARS,
+            "max_request_prompts": max_request_prompts, "max_queued_prompts": max_queued_prompts,
+            "max_batch_prompts": max_batch_prompts, "request_timeout_s": request_timeout_s}}
 
     app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes)
     return app
@@ -394,6 +582,9 @@ def resolve_token(host: str, token_file: str | os.PathLike | None = None) -> str
     if token is None and not is_loopback(host):
         raise ConfigError(f"refusing to listen on {host} without a bearer token: set {TOKEN_ENV} or pass "
                           "--token-file (or bind 127.0.0.1)")
+    if token is not None and len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"the bearer token has {len(token)} characters; use at least {MIN_TOKEN_CHARS} "
+                          "random ones (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
     return token
 
 
@@ -408,7 +599,9 @@ def load_heads(heads_dir: str | os.PathLike, device: str | None = None) -> Predi
 def serve(model: str | os.PathLike, adapter: list[str] | None = None, heads: str | os.PathLike | None = None,
           host: str = "127.0.0.1", port: int = 8000, token_file: str | os.PathLike | None = None,
           batch_size: int = 16, max_wait_ms: float = 5.0, device: str | None = None, dtype: str | None = None,
-          max_new_tokens: int | None = None, log_text: bool = False) -> None:
+          max_new_tokens: int | None = None, log_text: bool = False,
+          max_request_prompts: int = MAX_REQUEST_PROMPTS, max_queued_prompts: int = MAX_QUEUED_PROMPTS,
+          request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
     """Load the model(s) and run the service until interrupted."""
     import uvicorn
 
@@ -418,7 +611,8 @@ def serve(model: str | os.PathLike, adapter: list[str] | None = None, heads: str
                          max_new_tokens=max_new_tokens)
     predictor = load_heads(heads, device) if heads else None
     app = create_app(engine, predictor, token, max_wait_ms=max_wait_ms, log_text=log_text,
-                     heads_dir=str(heads) if heads else None)
+                     heads_dir=str(heads) if heads else None, max_request_prompts=max_request_prompts,
+                     max_queued_prompts=max_queued_prompts, request_timeout_s=request_timeout_s)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("serving %s on %s:%d (token %s)", engine.label, host, port, "required" if token else "off")
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -19,7 +19,7 @@ from pathlib import Path
 from cancerllm.data.partition import SPLITS, assign_split
 from cancerllm.data.readers import ReadReport
 from cancerllm.errors import ConfigError, InputError
-from cancerllm.io import atomic_write_json
+from cancerllm.io import AtomicJsonlFiles, atomic_write_json, make_private
 from cancerllm.tasks.registry import expand_tasks, get_task
 
 MAX_LISTED_SKIPS = 1000  # per task in summary.json; the count is always complete
@@ -36,23 +36,18 @@ def build_task(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, task: 
     opts = {k: v for k, v in (options or {}).items() if k in spec.options}
     tdir = Path(out_dir) / spec.name
     tdir.mkdir(parents=True, exist_ok=True)
-    tmp = {s: tdir / f".{s}.jsonl.tmp" for s in SPLITS}
-    handles = {s: open(p, "w", encoding="utf-8") for s, p in tmp.items()}
     counts: Counter = Counter()
     reports: list[ReadReport] = []
-    try:
+    # Private (0600) temp files, renamed when complete, deleted on any failure (io.AtomicJsonlFiles).
+    with AtomicJsonlFiles({s: tdir / f"{s}.jsonl" for s in SPLITS}) as handles:
         for rec in spec.build(str(corpus_dir), reports, **opts):
             split = assign_split(str(rec.get("patient_id", rec["id"])), seed)
             rec["split"] = split
             handles[split].write(json.dumps(rec, ensure_ascii=False) + "\n")
             counts[split] += 1
-    finally:
-        for h in handles.values():
-            h.close()
-    for s, p in tmp.items():
-        os.replace(p, tdir / f"{s}.jsonl")
     if save_hf and sum(counts.values()):
         _save_hf(tdir)
+        make_private(tdir)  # the Arrow copies (hf/ and the datasets cache) hold note text too
     return {s: counts[s] for s in SPLITS}, reports
 
 

@@ -157,7 +157,7 @@ def test_cli_streams_reports_malformed_lines_and_drops_planted_values(tmp_path, 
     assert all("phi" not in r and r["deid"] for r in written)
     rep = json.loads(report.read_text(encoding="utf-8"))
     assert rep["records_written"] == 20 and rep["n_skipped"] == 2 and rep["replaced"]["NAME"] > 0
-    assert set(rep["replaced"]) <= {"NAME", "DATE", "MRN", "ID", "PHONE", "EMAIL", "URL", "ADDRESS", "AGE"}
+    assert set(rep["replaced"]) <= {"NAME", "DATE", "MRN", "ID", "IP", "PHONE", "EMAIL", "URL", "ADDRESS", "AGE"}
 
 
 def test_output_never_overwrites_input(tmp_path):
@@ -166,3 +166,69 @@ def test_output_never_overwrites_input(tmp_path):
     src.write_text('{"id": "a", "text": "Dr. Smith"}\n', encoding="utf-8")
     with pytest.raises(InputError):
         deidentify(src, src)
+
+
+# ---------------------------------------------------------------- round two: a hand-written planted set
+
+
+def test_held_out_planted_set_recall_and_no_clinical_damage(deid):
+    """tests/fixtures/deid_planted.py: TEST (158 identifiers, 14 categories) was written with
+    DEV before any tuning and never tuned on. Measured: 152 / 158 = 0.962 (NAME 49 / 55,
+    every other category complete); DEV 61 / 61; 0 of 50 clinical sentences changed."""
+    from tests.fixtures.deid_planted import CLINICAL_DEV, CLINICAL_TEST, DEV, TEST, records
+    held_out, dev = measure_recall(records(TEST)), measure_recall(records(DEV))
+    assert len({p["type"] for r in records(TEST) for p in r["phi"]}) >= 10 and held_out["overall"]["planted"] >= 150
+    assert held_out["overall"]["recall"] >= 0.95, held_out["by_type"]
+    assert dev["overall"]["recall"] >= 0.95, dev["missed"]
+    damaged = [s for s in CLINICAL_DEV + CLINICAL_TEST if deid.deidentify(s, "P1").text != s]
+    assert damaged == []
+
+
+@pytest.mark.parametrize("text, gone, kept", [
+    ("Pager 4-1234; beeper 32145; page the fellow at x4321", ["4-1234", "32145", "4321"], ["Pager", "fellow"]),
+    ("Lives at 55 W 3rd St Apt 2 with her sister.", ["55 W 3rd St Apt 2"], ["with her sister"]),
+    ("Social security 123 45 6789. SS# 078.05.1120", ["123 45 6789", "078.05.1120"], ["Social security"]),
+    ("Encounter #: E7654321. Member ID: XJH123456789. DEA number AB1234563.",
+     ["E7654321", "XJH123456789", "AB1234563"], ["Encounter #:"]),
+    ("Nurse Amy drew labs. Patient Rose Baker tolerated it.", ["Amy", "Rose", "Baker"], ["Nurse", "tolerated"]),
+    ("Surgery on 3rd of May; admitted the fourth of July, 2021.", ["3rd of May", "fourth of July"], ["Surgery"]),
+    ("Referred to Dr. De La Cruz. DE LA CRUZ, MARIA here.", ["De La", "Cruz", "CRUZ", "DE LA"], ["Referred"]),
+    ("Login from 192.168.1.10 and 2001:db8::1.", ["192.168.1.10", "2001:db8::1"], ["Login"]),
+    ("A ninety-two-year-old woman. Aged ninety.", ["ninety-two", "ninety."], ["woman"]),
+    ("Reason for visit: C8D1. CA 15-3 23.2, mg/dL CA-125 20. Sister Mary Joseph nodule. CC: Restaging",
+     [], ["C8D1", "CA 15-3", "CA-125", "Sister Mary Joseph", "Restaging"]),
+])
+def test_issue_17_probe_misses(deid, text, gone, kept):
+    out = deid.deidentify(text, "P1").text
+    assert [g for g in gone if g in out] == [] and [k for k in kept if k not in out] == []
+
+
+def test_day_words_shift_and_stay_words(deid):
+    from cancerllm.data.deid.dates import ORDINAL_WORDS
+    words = deid.deidentify("Admitted the fourth of July, 2021.", "P1").text.split()
+    assert words[:2] == ["Admitted", "the"] and words[2] in ORDINAL_WORDS and words[3] == "of"
+    assert (words[2], words[4]) != ("fourth", "July,")
+
+
+def test_date_shift_secret_from_a_file_or_the_environment(tmp_path, monkeypatch):
+    from cancerllm.cli import app
+    from cancerllm.errors import InputError
+    src = tmp_path / "n.jsonl"
+    src.write_text('{"id": "a", "patient_id": "P1", "text": "Seen on 03/14/2023."}\n', encoding="utf-8")
+    secret = tmp_path / "secret"
+    secret.write_text("s3cret\n", encoding="utf-8")
+    by_option = deidentify(src, tmp_path / "o1.jsonl", date_shift_seed="s3cret")
+    by_file = CliRunner().invoke(app, ["data", "deid", "--in", str(src), "--out", str(tmp_path / "o2.jsonl"),
+                                       "--date-shift-seed-file", str(secret)])
+    assert by_file.exit_code == 0, by_file.output
+    monkeypatch.setenv("CANCERLLM_DEID_SECRET", "s3cret")
+    by_env = deidentify(src, tmp_path / "o3.jsonl")
+    texts = {(tmp_path / f"o{i}.jsonl").read_text(encoding="utf-8") for i in (1, 2, 3)}
+    assert len(texts) == 1 and "03/14/2023" not in texts.pop()  # one secret, one shift
+    assert by_env["date_shift"] == "keyed by the secret from the environment" and "option" in by_option["date_shift"]
+    assert oct((tmp_path / "o3.jsonl").stat().st_mode & 0o777) == "0o600"
+    secret.write_text("  \n")
+    with pytest.raises(InputError, match="empty"):
+        deidentify(src, tmp_path / "o4.jsonl", date_shift_seed_file=secret)
+    with pytest.raises(InputError, match="not both"):
+        deidentify(src, tmp_path / "o4.jsonl", date_shift_seed="x", date_shift_seed_file=secret)

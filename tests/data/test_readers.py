@@ -291,3 +291,77 @@ def test_txt_any_bytes_one_record_or_empty(tmp_path, data):
     else:
         assert rep.n_read + rep.n_skipped == 0 and rep.empty_files == [str(p)]
     assert all(d.text.strip() for d in docs)
+
+
+# ---------------------------------------------------------------- round two: hostile structure
+
+
+def _deep(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+@pytest.mark.parametrize("levels", [500, 990])
+def test_deeply_nested_record_is_skipped_with_its_line(tmp_path, levels):
+    p = tmp_path / "n.jsonl"
+    p.write_text('{"id": "a", "text": "first"}\n'
+                 f'{{"id": "b", "text": "second", "extra": {_deep(levels)}}}\n'
+                 '{"id": "c", "text": "third"}\n', encoding="utf-8")
+    res = read_documents(p)
+    assert [d.id for d in res.documents] == ["a", "c"]
+    (err,) = res.report.skipped
+    assert err.line == 2 and "nested deeper than 64 levels" in err.reason
+
+
+def test_deep_nesting_does_not_stop_the_corpus_and_tasks_stages(tmp_path):
+    from cancerllm.data.corpus import build_corpus
+    from cancerllm.tasks.build import build_tasks
+    notes = tmp_path / "in" / "notes.jsonl"
+    notes.parent.mkdir()
+    from tests.serve.lively import NOTES
+    good = [{"id": f"n{i}", "patient_id": f"p{i}", "text": f"{NOTES[0]}\nVisit {i}."} for i in range(6)]
+    bad = '{"id": "deep", "patient_id": "pd", "text": "Diagnosis: x.", "extra": ' + _deep(900) + "}"
+    notes.write_text("\n".join([json.dumps(good[0]), bad, *map(json.dumps, good[1:])]) + "\n", encoding="utf-8")
+    summary = build_corpus([str(notes)], tmp_path / "corpus")
+    assert summary["n_skipped_records"] == 1 and "notes.jsonl:2" in summary["skipped_records"][0]
+    tasks = build_tasks(notes.parent, tmp_path / "tasks", tasks="diagnosis", save_hf=False)
+    assert tasks["n_skipped"]["diagnosis"] == 1
+    assert not [p for p in tmp_path.rglob(".*.tmp")]
+
+
+def test_a_failing_stage_leaves_no_hidden_temp_file_with_note_text(tmp_path, monkeypatch):
+    from cancerllm.data import corpus
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text("".join(json.dumps({"id": f"n{i}", "text": f"SECRET note {i}: " + "abcdefghij"[i:] * 40})
+                             + "\n" for i in range(6)))
+    monkeypatch.setattr(corpus, "read_inputs", _fail_after(corpus.read_inputs, 4))
+    with pytest.raises(KeyboardInterrupt):
+        corpus.build_corpus([str(notes)], tmp_path / "out")
+    leftovers = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert not any("SECRET" in p.read_text(errors="replace") for p in leftovers), leftovers
+
+
+def _fail_after(gen_fn, n: int):
+    def wrapped(*args, **kwargs):
+        for i, item in enumerate(gen_fn(*args, **kwargs)):
+            if i == n:
+                raise KeyboardInterrupt
+            yield item
+    return wrapped
+
+
+def test_csv_unclosed_quote_is_reported_and_later_rows_still_read(tmp_path):
+    p = tmp_path / "n.csv"
+    p.write_text('id,text\n1,"ok note"\n2,"unclosed note\n3,third note\n4,"fourth, quoted"\n', encoding="utf-8")
+    res = read_documents(p)
+    assert [(d.id, d.text) for d in res.documents] == [("1", "ok note"), ("3", "third note"),
+                                                         ("4", "fourth, quoted")]
+    (err,) = res.report.skipped
+    assert err.line == 3 and "unclosed quote" in err.reason and "line 3" in err.reason
+
+
+def test_ids_in_skip_reasons_cannot_forge_report_lines(tmp_path):
+    p = tmp_path / "n.jsonl"
+    p.write_text(json.dumps({"id": "x\nread 999, skipped 0 \x1b[2J", "text": ""}) + "\n", encoding="utf-8")
+    res = read_documents(p)
+    summary = res.report.summary()
+    assert len(summary.splitlines()) == 3 and "\x1b" not in summary and "x\\nread 999" in summary

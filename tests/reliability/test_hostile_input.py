@@ -133,7 +133,10 @@ def test_predict_writes_one_entry_per_input_line(tmp_path_factory, tiny_engine, 
     source, out = records_file(tmp, "notes.jsonl", lines), tmp / "out.jsonl"
     counts = predict("diagnose", "unused", source, out, max_chars=200, progress=False, engine=tiny_engine)
     entries = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
-    assert sorted(e["line"] for e in entries) == nonblank(lines)   # every line exactly once
+    # Every line exactly once, but a last line with no newline that is not JSON: its writer
+    # may still be appending, so it waits for the next run (counted as incomplete).
+    torn = nonblank(lines)[-1:] if counts["incomplete"] else []
+    assert counts["incomplete"] <= 1 and sorted(e["line"] for e in entries) + torn == nonblank(lines)
     assert counts["records"] == len(entries) == counts["written"] + counts["errors"]
     assert all(("error" in e) != ("prediction" in e) for e in entries)
 
@@ -143,7 +146,8 @@ def client(tiny_engine):
     from fastapi.testclient import TestClient
 
     from cancerllm.serve.http import create_app
-    with TestClient(create_app(tiny_engine, max_body_bytes=4096), raise_server_exceptions=False) as c:
+    with TestClient(create_app(tiny_engine, max_body_bytes=4096), raise_server_exceptions=False,
+                    base_url="http://localhost") as c:
         yield c
 
 

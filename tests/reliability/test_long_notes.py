@@ -54,7 +54,7 @@ def test_prompts_over_the_token_limit_are_cut_counted_and_reported(tiny_engine, 
     counts = predict("diagnose", "unused", source, tmp_path / "out.jsonl", progress=False, engine=tiny_engine)
     assert counts["truncated_prompts"] == 2 and counts["written"] == 3
 
-    with TestClient(create_app(tiny_engine)) as client:
+    with TestClient(create_app(tiny_engine), base_url="http://localhost") as client:
         before = client.get("/health").json()["truncated_prompts"]
         assert client.post("/v1/diagnose", json={"text": long_note}).status_code == 200
         assert client.post("/v1/diagnose", json={"text": short_note}).status_code == 200

@@ -72,6 +72,7 @@ def test_health_model_card_and_openapi(url):
     assert {"phenotype", "diagnosis", "treatment"} <= set(card["tasks"])
     assert card["tasks"]["phenotype"]["max_input_tokens"] == 1500 and card["tasks"]["diagnosis"]["max_new_tokens"] == 12
     assert card["model_dir"] and card["versions"]["torch"] and card["heads"] == "fake"
+    assert not card["model_dir"].startswith("/") and card["limits"]["max_queued_prompts"] == 4096
     schema = httpx.get(f"{url}/openapi.json").json()
     assert {"/v1/extract", "/v1/diagnose", "/v1/plan", "/v1/stage", "/health", "/v1/model"} <= set(schema["paths"])
     assert httpx.get(f"{url}/docs").status_code == 404  # no CDN-backed pages
@@ -159,11 +160,14 @@ def test_binding_beyond_loopback_needs_a_token(monkeypatch, tmp_path):
     assert resolve_token("127.0.0.1") is None and resolve_token("::1") is None
     with pytest.raises(ConfigError, match="without a bearer token"):
         resolve_token("0.0.0.0")
-    monkeypatch.setenv("CANCERLLM_API_TOKEN", "from-env")
-    assert resolve_token("0.0.0.0") == "from-env"
+    monkeypatch.setenv("CANCERLLM_API_TOKEN", "from-env-0123456789")
+    assert resolve_token("0.0.0.0") == "from-env-0123456789"
     token_file = tmp_path / "token"
-    token_file.write_text("from-file\n")
-    assert resolve_token("10.1.2.3", token_file) == "from-file"
+    token_file.write_text("from-file-0123456789\n")
+    assert resolve_token("10.1.2.3", token_file) == "from-file-0123456789"
+    token_file.write_text("short\n")
+    with pytest.raises(ConfigError, match="at least 16"):
+        resolve_token("10.1.2.3", token_file)
     token_file.write_text("  \n")
     with pytest.raises(ConfigError, match="empty"):
         resolve_token("10.1.2.3", token_file)

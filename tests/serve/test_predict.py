@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cancerllm.errors import OfflineError
+from cancerllm.errors import InputError, OfflineError
 from cancerllm.serve.predict import predict
 from tests.serve.lively import NOTES
 
@@ -117,3 +117,85 @@ def test_readme_example_files_give_the_documented_counts(engine, tmp_path):
     note = (ROOT / "examples" / "note.txt").read_text()
     from cancerllm.data.sections import find_sections
     assert {"reason_for_visit", "subjective", "laboratory_results", "assessment"} <= {s.key for s in find_sections(note)}
+
+
+# ---------------------------------------------------------------- guarded output, exact resume
+
+
+def _notes_file(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+SHORT = [{"id": f"s{i}", "text": f"{NOTES[2]} Visit {i}."} for i in range(6)]
+
+
+def test_output_that_is_the_input_or_a_foreign_file_is_refused_untouched(engine, tmp_path):
+    source = _notes_file(tmp_path / "notes.jsonl", SHORT)
+    before = source.read_bytes()
+    with pytest.raises(InputError, match="is the input file"):
+        predict("diagnose", "unused", source, source, progress=False, engine=engine)
+    assert source.read_bytes() == before
+    foreign = tmp_path / "other.jsonl"
+    foreign.write_text('{"a": 1}\nplain text line\n{"b": 2}\n')
+    with pytest.raises(InputError, match="not written by cancerllm predict"):
+        predict("diagnose", "unused", source, foreign, progress=False, engine=engine)
+    assert foreign.read_text() == '{"a": 1}\nplain text line\n{"b": 2}\n'
+
+
+def test_appender_refuses_a_file_with_a_bad_middle_line_and_leaves_it_whole(tmp_path):
+    from cancerllm.io import JsonlAppender
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"id": 1}\nnot json\n{"id": 2}\n')
+    with pytest.raises(InputError, match="line 2 is not a JSON record"):
+        JsonlAppender(path)
+    assert path.read_text() == '{"id": 1}\nnot json\n{"id": 2}\n'
+    path.write_text('{"id": 1}\n{"id": 2, "te')  # a torn last line is still dropped
+    with JsonlAppender(path) as out:
+        assert out.done == {"1"}
+    assert path.read_text() == '{"id": 1}\n'
+
+
+def test_rerun_with_another_task_or_model_is_refused(engine, tmp_path):
+    source = _notes_file(tmp_path / "notes.jsonl", SHORT[:2])
+    out = tmp_path / "out.jsonl"
+    predict("diagnose", "unused", source, out, progress=False, engine=engine)
+    written = out.read_text()
+    with pytest.raises(InputError, match="another run: task 'diagnosis'"):
+        predict("plan", "unused", source, out, progress=False, engine=engine)
+    other_model = tmp_path / "other-model"
+    other_model.mkdir()
+    with pytest.raises(InputError, match="another run: model"):
+        predict("diagnose", other_model, source, out, progress=False)  # refused before any load
+    assert out.read_text() == written
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "out.jsonl.run.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_duplicate_after_the_kill_point_still_gets_its_entry(engine, tmp_path):
+    rows = SHORT[:3] + [{"id": "s0", "text": NOTES[4]}] + SHORT[3:5]
+    source = _notes_file(tmp_path / "notes.jsonl", rows)
+    out = tmp_path / "out.jsonl"
+    predict("diagnose", "unused", source, out, batch_size=1, progress=False, engine=engine)
+    full = out.read_text().splitlines(keepends=True)
+    assert [json.loads(x)["line"] for x in full] == list(range(1, len(rows) + 1))  # batch 1: in order
+    out.write_text("".join(full[:2]))  # what a kill after two lines leaves
+    counts = predict("diagnose", "unused", source, out, progress=False, engine=engine)
+    assert counts["resumed"] == 2 and counts["written"] + counts["errors"] == len(rows) - 2
+    by_line = {r["line"]: r for r in _lines(out)}
+    assert sorted(by_line) == list(range(1, len(rows) + 1))
+    assert "duplicate id 's0'" in by_line[4]["error"]
+    assert sorted(out.read_text().splitlines()) == sorted(x.rstrip("\n") for x in full)
+
+
+def test_a_torn_last_input_line_is_answered_once_complete(engine, tmp_path):
+    source = tmp_path / "notes.jsonl"
+    whole = json.dumps(SHORT[1])
+    source.write_text(json.dumps(SHORT[0]) + "\n" + whole[:15])  # a writer mid-append
+    out = tmp_path / "out.jsonl"
+    first = predict("diagnose", "unused", source, out, progress=False, engine=engine)
+    assert (first["written"], first["errors"], first["incomplete"]) == (1, 0, 1)
+    source.write_text(json.dumps(SHORT[0]) + "\n" + whole + "\n")
+    second = predict("diagnose", "unused", source, out, progress=False, engine=engine)
+    assert (second["resumed"], second["written"], second["incomplete"]) == (1, 1, 0)
+    assert [r["id"] for r in _lines(out)] == ["s0", "s1"]

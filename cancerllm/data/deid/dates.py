@@ -9,9 +9,11 @@ A shifted date is written back in the same shape: zero padding, two- or four-dig
 year, month name or abbreviation and its case, ordinal suffix. A date without a day
 (March 2023) is shifted as its 15th; one without a year as a day of the leap year 2000.
 
+  3rd of May  14th March (no year: an ordinal)   March the 9th
+  fourth of July, 2021  twenty-first of October  May third  March the ninth (days in words)
 Not found: a year alone (Safe Harbor keeps years), a day and month without year in
-numeric form outside the contexts above ("3/14" may be a ratio: "3/14 nodes"), dates
-written in words ("the fourth of July"), seasons, weekday names, times of day.
+numeric form outside the contexts above ("3/14" may be a ratio: "3/14 nodes"), holidays
+("Christmas Day"), seasons, weekday names, times of day, years in words.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ MONTHS = [calendar.month_name[i] for i in range(1, 13)]
 _MON = (r"(?P<mon>Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
         r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
 _ORD = r"(?P<ord>st|nd|rd|th)?"
+_ORDINAL_WORDS = ("first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
+                  "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth").split()
+ORDINAL_WORDS = _ORDINAL_WORDS + [f"twenty-{w}" for w in _ORDINAL_WORDS[:9]] + ["thirtieth", "thirty-first"]
+# Longest first, so "twenty-first" is not read as "twenty"; a space may stand for the hyphen.
+_DW = r"(?P<dw>" + "|".join(w.replace("-", "[- ]") for w in sorted(ORDINAL_WORDS, key=len, reverse=True)) + r")"
+_YEAR_OPT = r"(?:,?\s+(?P<y>\d{4}))?"
 _NUM_L, _NUM_R = r"(?<![\w/.:-])", r"(?![\w/-]|[.:]\d)"
 PATTERNS = [re.compile(p, re.I) for p in (
     _NUM_L + r"(?P<date>(?P<m>\d{1,2})(?P<s>[/-])(?P<d>\d{1,2})(?P=s)(?P<y>\d{4}|\d{2}))" + _NUM_R,
@@ -38,6 +46,13 @@ PATTERNS = [re.compile(p, re.I) for p in (
     _NUM_L + r"(?P<date>(?P<m>\d{1,2})/(?P<y>\d{4}))" + _NUM_R,
     r"\b(?:on|since|from|until|till|through|thru|dated|by|starting|started|beginning)\s+"
     r"(?P<date>(?P<m>\d{1,2})/(?P<d>\d{1,2}))" + _NUM_R,
+    # without a year: "3rd of May", "14th March" (the ordinal says it is a day: "2 of May" is not)
+    r"\b(?P<date>(?P<d>\d{1,2})(?P<ord>st|nd|rd|th)\s+(?:of\s+)?" + _MON + r")\b\.?(?![\s,-]*\d)",
+    # "March the 9th", "May the 3rd, 2021"
+    r"\b(?P<date>" + _MON + r"\.?\s+the\s+(?P<d>\d{1,2})" + _ORD + _YEAR_OPT + r")\b",
+    # days in words: "fourth of July, 2021", "twenty-first of October", "May third", "March the 9th"
+    r"\b(?P<date>" + _DW + r"\s+(?:day\s+)?of\s+" + _MON + r"\.?" + _YEAR_OPT + r")\b",
+    r"\b(?P<date>" + _MON + r"\.?\s+(?:the\s+)?" + _DW + _YEAR_OPT + r")\b",
 )]
 
 
@@ -55,11 +70,14 @@ def _month_number(name: str) -> int:
 
 def _parts(m: re.Match) -> dict | None:
     """{role: (start, end)} for y, m or mon, d, ord, plus the parsed date; None if not a date."""
-    roles = {k: m.span(k) for k in ("y", "m", "mon", "d", "ord") if k in m.re.groupindex and m.group(k)}
+    roles = {k: m.span(k) for k in ("y", "m", "mon", "d", "dw", "ord") if k in m.re.groupindex and m.group(k)}
     if "mon" in roles and not m.group("mon")[0].isupper():
         return None  # "may 5" is a verb, "May 5" a date
     month = _month_number(m.group("mon")) if "mon" in roles else int(m.group("m"))
-    day = int(m.group("d")) if "d" in roles else 15
+    if "dw" in roles:
+        day = ORDINAL_WORDS.index(m.group("dw").lower().replace(" ", "-")) + 1
+    else:
+        day = int(m.group("d")) if "d" in roles else 15
     if "m" in roles and "d" in roles and month > 12 and day <= 12:
         month, day = day, month
         roles["m"], roles["d"] = roles["d"], roles["m"]
@@ -114,6 +132,8 @@ def shift(original: str, parts: dict, days: int) -> str:
             values[role] = f"{new.day:02d}" if pad else str(new.day)
         elif role == "ord":
             values[role] = _case_like(_ordinal(new.day), old)
+        elif role == "dw":
+            values[role] = _case_like(ORDINAL_WORDS[new.day - 1], old)
         else:  # month name: full or abbreviated as the original ("Sept" stays 4 letters)
             full = MONTHS[new.month - 1]
             name = full if len(old) > 4 or old.lower() in ("may", "june", "july") else full[:len(old)]

@@ -29,6 +29,7 @@ from cancerllm.io import atomic_write_json
 from cancerllm.runs import versions
 
 DROP_FIELDS = frozenset({"phi"})
+SECRET_ENV = "CANCERLLM_DEID_SECRET"
 _NAME_FIELD = re.compile(r"name|provider|author|physician|clinician|attending|signer|signed_by|surgeon|"
                          r"pathologist|nurse|doctor|contact", re.I)
 
@@ -79,17 +80,44 @@ def deidentify_record(doc, deid: Deidentifier, text_field: str = "text", id_fiel
     return out
 
 
+def resolve_secret(date_shift_seed: str | None = None,
+                   date_shift_seed_file: str | os.PathLike | None = None) -> tuple[str | None, str]:
+    """(secret, where it came from): the option, else the file, else env `CANCERLLM_DEID_SECRET`.
+
+    A file or the environment keeps the secret out of `ps` and shell history, where a
+    command-line value shows. Giving both the option and a file is refused (which one
+    would be meant?); an empty or missing file is refused rather than silently random.
+    """
+    if date_shift_seed is not None and date_shift_seed_file is not None:
+        raise InputError("give the date-shift secret once: --date-shift-seed or --date-shift-seed-file, not both")
+    if date_shift_seed is not None:
+        return date_shift_seed, "option"
+    if date_shift_seed_file is not None:
+        path = Path(date_shift_seed_file)
+        if not path.is_file():
+            raise InputError(f"secret file {str(path)!r} does not exist")
+        secret = path.read_text(encoding="utf-8").strip()
+        if not secret:
+            raise InputError(f"secret file {str(path)!r} is empty")
+        return secret, "file"
+    secret = (os.environ.get(SECRET_ENV) or "").strip()
+    return (secret, "environment") if secret else (None, "random")
+
+
 def deidentify(input: str | os.PathLike, out: str | os.PathLike, text_field: str = "text",
                date_shift_seed: str | None = None, report: str | os.PathLike | None = None,
-               id_field: str = "id", patient_field: str | None = "patient_id") -> dict:
+               id_field: str = "id", patient_field: str | None = "patient_id",
+               date_shift_seed_file: str | os.PathLike | None = None) -> dict:
     """De-identify `input` (file or folder: txt/CSV/TSV/JSONL/Parquet) into the JSONL `out`.
 
-    `date_shift_seed` is the secret keying each patient's date shift; without it a random
-    one is drawn and forgotten, so dates shift consistently within this run only. Returns
-    (and writes to `report` if given) counts only: records, replacements by type,
-    skipped records as file:line reasons.
+    The secret keying each patient's date shift is `date_shift_seed`, else the first line
+    of `date_shift_seed_file`, else env `CANCERLLM_DEID_SECRET` (`resolve_secret`); with
+    none a random one is drawn and forgotten, so dates shift consistently within this run
+    only. Returns (and writes to `report` if given) counts only: records, replacements by
+    type, skipped records as file:line reasons.
     """
     from cancerllm.data.readers import iter_documents
+    date_shift_seed, secret_from = resolve_secret(date_shift_seed, date_shift_seed_file)
     out = Path(out)
     if out.exists() and out.is_dir():
         raise InputError(f"{out}: is a folder; --out takes a .jsonl file")
@@ -100,7 +128,7 @@ def deidentify(input: str | os.PathLike, out: str | os.PathLike, text_field: str
     totals: Counter = Counter()
     n_written = n_changed = 0
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")  # 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             for doc in stream:
@@ -117,7 +145,8 @@ def deidentify(input: str | os.PathLike, out: str | os.PathLike, text_field: str
     summary = {
         "input": str(input), "output": str(out), "records_read": read.n_read, "records_written": n_written,
         "records_with_replacements": n_changed, "replaced": dict(sorted(totals.items())),
-        "date_shift": "keyed by --date-shift-seed" if date_shift_seed is not None else "random secret, this run only",
+        "date_shift": (f"keyed by the secret from the {secret_from}" if date_shift_seed is not None
+                       else "random secret, this run only"),
         "max_shift_days": deid.max_shift_days, "dropped_fields": sorted(DROP_FIELDS),
         "n_skipped": read.n_skipped, "skipped": [str(e) for e in read.skipped][:1000],
         "file_errors": [str(e) for e in read.file_errors],

@@ -9,7 +9,10 @@ No NER model can be downloaded here, so a name is taken where the text says it i
 4. as a pair from the lexicon anywhere: "Maria Garcia", "GARCIA, MARIA", "Garcia, Maria",
    "Maria J. Garcia", or one lexicon name beside a capitalised non-word ("Maria Okafor");
 5. every other occurrence, in the same record, of a word of a name found by 1-4 or given
-   by the record's own name fields ("Garcia reports ..." after "Patient: Maria Garcia").
+   by the record's own name fields ("Garcia reports ..." after "Patient: Maria Garcia");
+6. a first + last lexicon pair that does what people do ("Grace Hill was seen", "Rose
+   Baker tolerated"), even when both are ordinary words; a lower-case title ("per dr.
+   smith"); particles before a found name go with it ("Dr. De La Cruz").
 
 Lexicon (resources/): U.S. Census 1990 first names (1,000 most frequent female + 1,000
 male) and surnames (5,000 most frequent); ordinary English words from SCOWL (so
@@ -47,7 +50,20 @@ LABELS = re.compile(
     r"|\b(?:spoke|speaking|talked|talking|met|meeting|called|phoned|visited)(?:[ \t]+(?:with|to))?[ \t]+"
     r"|\b(?:(?:electronically[ \t]+)?(?:signed|co-?signed|authenticated|verified)|dictated|transcribed|"
     r"reported|prepared)(?:[ \t]+out)?[ \t]+by[ \t]*:?[ \t]*"
-    r"|\bsigned[ \t]*:[ \t]*", re.I)
+    r"|\bsigned[ \t]*:[ \t]*"
+    # a role written as a title, no colon: "Nurse Amy", "Nurse Practitioner Joy Kim", "Patient Rose Baker"
+    r"|\b(?:nurse(?:[ \t]+practitioner)?|patient|resident|intern|chaplain|pharmacist|navigator|"
+    r"social[ \t]+worker|therapist|midwife)[ \t]*:?[ \t]+", re.I)
+# A title in lower case ("per dr. smith"): the next word is the name, whatever its case.
+LOWER_TITLE = re.compile(r"\b(?:dr|mr|mrs|ms)\.[ \t]+(?P<v>[a-z][a-z'’-]+)")
+# A first + last name pair from the lexicon that does what people do ("Grace Hill was seen"):
+# taken even when both words are also ordinary words, which the bare pair rule refuses.
+PERSON_VERB = re.compile(
+    r"[ \t]+(?:was|is|has|had|presents|presented|returns|returned|reports|reported|tolerated|tolerates|called|"
+    r"declined|consented|denies|denied|states|stated|arrived|underwent|agreed|feels|felt|complains|continues|"
+    r"remains|will|would|wants|wishes|asked|came|comes|lives|says|said)\b")
+_PARTICLES_BEFORE = re.compile(r"(?:(?<![\w'’-])(?:de|del|della|der|den|di|da|du|van|von|la|le|st\.?|bin|ibn|al)[ \t]+)+$",
+                               re.I)
 RELATIONS = re.compile(
     r"\b(?:husband|wife|spouse|partner|son|daughter|mother|father|mom|dad|brother|sister|niece|nephew|"
     r"grandson|granddaughter|grandmother|grandfather|friend|caregiver|boyfriend|girlfriend|fianc[eé]e?|"
@@ -182,15 +198,41 @@ def _lexicon_pairs(tok: _Tokens) -> list[tuple[int, int]]:
     return out
 
 
+def _with_particles(text: str, start: int) -> int:
+    """`start` moved back over name particles right before it ("De La" of "De La Cruz")."""
+    m = _PARTICLES_BEFORE.search(text, max(0, start - 40), start)
+    return m.start() if m and m.end() == start else start
+
+
+def _pairs_doing(tok: _Tokens) -> list[tuple[int, int]]:
+    """Title-case first + last lexicon pairs followed by a person's verb (`PERSON_VERB`)."""
+    lex, out = lexicon(), []
+    for i in range(len(tok.items) - 1):
+        a, b = tok.word(i), tok.word(i + 1)
+        if a.isupper() or b.isupper() or not re.fullmatch(_SPACE, tok.gap(i)):
+            continue
+        if norm(a) not in lex["first"] or norm(b) not in lex["last"] or tok.is_date(i) or tok.is_date(i + 1):
+            continue
+        if f"{norm(a)} {norm(b)}" in lex["not_pair"] or norm(a) in lex["not_single"] or norm(b) in lex["not_single"]:
+            continue
+        if PERSON_VERB.match(tok.text, tok.items[i + 1][1]):
+            out.append((i, i + 1))
+    return out
+
+
 def find_names(text: str, known: tuple[str, ...] = ()) -> list[Span]:
     """NAME spans of `text`; `known` are names from the record's own fields, to be found anywhere."""
     tok = _Tokens(text)
     found: list[tuple[int, int]] = []
+    not_pair = lexicon()["not_pair"]
     for regex, first_any in ((TITLES, True), (LABELS, False), (RELATIONS, False)):
         for m in regex.finditer(text):
             i = tok.at(m.end())
             if i is None or (regex is RELATIONS and tok.word(i).isupper()):
                 continue
+            if not first_any and i + 1 < len(tok.items) and \
+                    f"{norm(tok.word(i))} {norm(tok.word(i + 1))}" in not_pair:
+                continue  # "Sister Mary Joseph nodule", "patient Ann Arbor stage": eponyms
             got = _extend(tok, i, first_any)
             if got:
                 found.append(got)
@@ -203,8 +245,10 @@ def find_names(text: str, known: tuple[str, ...] = ()) -> list[Span]:
         while i > 0 and j - i < 3 and re.fullmatch(_SPACE, tok.gap(i - 1)) and _plausible(tok.word(i - 1)):
             i -= 1
         found.append((i, j))
-    found += _lexicon_pairs(tok)
-    spans = [Span(tok.items[i][0], tok.items[j][1], "NAME") for i, j in found]
+    found += _lexicon_pairs(tok) + _pairs_doing(tok)
+    spans = [Span(_with_particles(text, tok.items[i][0]), tok.items[j][1], "NAME") for i, j in found]
+    spans += [Span(m.start("v"), m.end("v"), "NAME") for m in LOWER_TITLE.finditer(text)
+              if norm(m.group("v")) not in STOP]
     words = {tok.word(k) for i, j in found for k in range(i, j + 1)}
     for name in known:
         words.update(w for w in TOKEN.findall(name) if norm(w) not in STOP)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # When two finds overlap and are equally long, the earlier type in this order names the merge.
-_PRIORITY = {t: i for i, t in enumerate(("EMAIL", "URL", "PHONE", "MRN", "ID", "ADDRESS", "DATE", "AGE", "NAME"))}
+_PRIORITY = {t: i for i, t in enumerate(("EMAIL", "URL", "IP", "PHONE", "MRN", "ID", "ADDRESS", "DATE", "AGE", "NAME"))}
 
 
 @dataclass
@@ -36,6 +36,7 @@ def merge(spans: list[Span]) -> list[Span]:
             if s.end > last.end:
                 bigger = s if len(s) > len(last) else last
                 out[-1] = Span(last.start, s.end, bigger.type)
+            # (a find inside the one before it is dropped: that one, value and all, stays)
             continue
         out.append(s)
     return out
