@@ -22,8 +22,9 @@ Note text is data, never structure:
   own text is tokenized with special tokens parsed.
 - In the alpaca layout a run of three or more "#" that begins a line of the instruction or
   context (after spaces, tabs or Unicode spaces and format characters such as NBSP and
-  zero-width space) is cut to "##", so the prompt holds exactly one "### Instruction:",
-  one "### Context:" and one "### Response:" header whatever the note says.
+  zero-width space: `cancerllm.tasks.neutralize`) is cut to "##", so the prompt holds
+  exactly one "### Instruction:", one "### Context:" and one "### Response:" header
+  whatever the note says.
 
 Truncation, one rule for training and evaluation: when a prompt is over its token budget,
 tokens are cut from the context only (the template and the instruction are kept whole):
@@ -35,9 +36,10 @@ exact: no re-tokenization at the edge.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Literal
+
+from cancerllm.tasks.neutralize import neutralize_headers  # noqa: F401 - part of this module's API
 
 IGNORE_INDEX = -100  # label value the HF causal-LM loss skips (the prompt's positions)
 RESPONSE_MARKER = "### Response:\n"
@@ -45,17 +47,7 @@ CONTEXT_HEADER = "### Context:\n"
 Template = Literal["auto", "chat", "alpaca"]
 Cut = Literal["start", "end"]
 
-# Line breaks Python's str.splitlines knows, and the space / format characters a browser or
-# tokenizer may render as nothing (NBSP, en/em spaces, zero-width space/joiners, BOM ...).
-_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
-_BLANKS = " \t\u00a0\u1680\u2000-\u200f\u202f\u205f\u2060-\u2064\u3000\ufeff\u00ad"
-_HEADER_RUN = re.compile(rf"(^|[{_BREAKS}])([{_BLANKS}]*)#{{3,}}")
 _SENTINELS = ("\u27e6cancerllm-instruction\u27e7", "\u27e6cancerllm-context\u27e7", "\u27e6cancerllm-answer\u27e7")
-
-
-def neutralize_headers(text: str) -> str:
-    """`text` with every line-initial run of 3+ "#" cut to "##" (see module doc)."""
-    return _HEADER_RUN.sub(r"\1\2##", text)
 
 
 def format_prompt(instruction: str, context: str) -> str:
