@@ -98,6 +98,8 @@ def staging_fields(record: dict) -> dict[str, dict]:
             entry["label"] = pred[f]
         if f in gold:
             entry["gold"] = gold[f]
+        if isinstance((record.get("probs") or {}).get(f), dict):
+            entry["probs"] = record["probs"][f]
         if entry:
             out[f] = entry
     return out
