@@ -128,7 +128,7 @@ def staging_forest_plot(scores_path: str | os.PathLike, out: str | os.PathLike, 
     ax.set_yticks(range(len(fields)), [f"{f} (mean of {len(result['headline_fields'])})" if f == "headline" else f
                                        for f in fields])
     ax.invert_yaxis()
-    ax.set_xlim(0, 100)
+    ax.set_xlim(-2, 102)  # room for a marker at 0 or 100
     ax.set_xlabel(f"{variant} macro F1 x100 (whiskers: {round(100 * result.get('ci', 0.95))} % bootstrap CI, "
                   f"{result.get('n_reports')} reports)")
     ax.axhline(0.5, color="#999", linewidth=0.6)
@@ -248,3 +248,53 @@ def reliability_plot(predictions: str | os.PathLike, out: str | os.PathLike, n_b
     ax.legend(fontsize=7, loc="upper left")
     ax.set_title("Heads calibration (reliability)")
     return _save(fig, Path(out))
+
+
+# ------------------------------------------------------------------ a whole run
+SKIP_DIRS = {"checkpoints", "corpus", "tasks", "data", "models", "tensorboard", "adapter", "merged", "model"}
+
+
+def staging_predictions(records: list[dict], rows: list[dict]) -> list[dict]:
+    """`eval heads`-style prediction records (id, gold, pred, probs) from gold records and a
+    predictor's rows ({field: {"label", "probs"}}), to write as predictions.jsonl beside a
+    staging report so the reliability plot and `cancerllm view` can read them."""
+    out = []
+    for rec, row in zip(records, rows):
+        fields = list(row)
+        out.append({"id": rec.get("id"), "gold": {f: (rec.get("labels") or {}).get(f) for f in fields},
+                    "pred": {f: row[f]["label"] for f in fields},
+                    "probs": {f: row[f]["probs"] for f in fields if row[f].get("probs")},
+                    "difficulties": rec.get("difficulties") or []})
+    return out
+
+
+def _files(run: Path, pattern: str) -> list[Path]:
+    return sorted(p for p in run.rglob(pattern) if not set(p.relative_to(run).parts[:-1]) & SKIP_DIRS)
+
+
+def write_run_figures(run_dir: str | os.PathLike) -> list[Path]:
+    """Every figure a run folder's files allow, each written beside the file it reads:
+    confusion_<system>.png and forest.png beside each staging_scores.json, loss.png in
+    each training run (a folder with metrics.csv), reliability.png beside each
+    predictions.jsonl that carries gold and probabilities. Returns the PNGs written."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise InputError(f"{run}: not a run folder")
+    written: list[Path] = []
+    for scores in _files(run, "staging_scores.json"):
+        written += staging_confusion_heatmaps(scores, scores.parent)
+        written.append(staging_forest_plot(scores, scores.parent / "forest.png"))
+    for metrics in _files(run, "metrics.csv"):
+        try:
+            written.append(loss_curves({metrics.parent.name: metrics.parent}, metrics.parent / "loss.png"))
+        except InputError:  # a run that logged no loss (killed before its first log)
+            continue
+    for preds in _files(run, "predictions.jsonl"):
+        with open(preds, encoding="utf-8", errors="replace") as fh:
+            first = fh.readline()
+        if '"probs"' in first and '"gold"' in first:
+            try:
+                written.append(reliability_plot(preds, preds.parent / "reliability.png"))
+            except InputError:
+                continue
+    return written

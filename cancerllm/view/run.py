@@ -11,7 +11,7 @@ What it recognises (by the records' fields, not by file names, so a renamed file
   `references/`), and any extraction/staging output files.
 Outputs hold no note text, so the text comes from the record's own `text`, from
 `--notes` (JSONL with id + text, or one plain-text note), or, in a run folder, from its
-`data/*.jsonl`. Large inputs are capped at `max_cards` notes per file (said on the page).
+`data/*.jsonl`; gold staging `labels` found there fill in staging predictions that have none. Large inputs are capped at `max_cards` notes per file (said on the page).
 """
 
 from __future__ import annotations
@@ -71,6 +71,20 @@ def read_notes(path: str | os.PathLike | None) -> dict[str, str]:
     if path.suffix.lower() in (".jsonl", ".json"):
         return {str(r["id"]): r["text"] for r in read_records(path) if "id" in r and isinstance(r.get("text"), str)}
     return {"": path.read_text(encoding="utf-8", errors="replace")}
+
+
+def read_labels(path: str | os.PathLike | None) -> dict[str, dict]:
+    """id -> gold staging `labels` from a JSONL of reports (pathology.jsonl carries them)."""
+    if path is None or Path(path).suffix.lower() not in (".jsonl", ".json"):
+        return {}
+    return {str(r["id"]): r["labels"] for r in read_records(Path(path))
+            if "id" in r and isinstance(r.get("labels"), dict)}
+
+
+def with_gold(records: list[dict], labels: dict[str, dict]) -> list[dict]:
+    """Staging predictions without `gold` get the report's gold labels, when known."""
+    return [{**r, "gold": labels[str(r.get("id"))]}
+            if kind_of(r) == "staging" and "gold" not in r and str(r.get("id")) in labels else r for r in records]
 
 
 def _text_for(rec: dict, notes: dict[str, str]) -> str | None:
@@ -133,12 +147,14 @@ def _walk(root: Path, pattern: str) -> list[Path]:
                   if not (set(p.relative_to(root).parts[:-1]) & SKIP_DIRS))
 
 
-def _run_notes(run: Path) -> dict[str, str]:
+def _run_notes(run: Path) -> tuple[dict[str, str], dict[str, dict]]:
     notes: dict[str, str] = {}
+    labels: dict[str, dict] = {}
     for name in ("notes.jsonl", "pathology.jsonl"):
         if (run / "data" / name).is_file():
             notes.update(read_notes(run / "data" / name))
-    return notes
+            labels.update(read_labels(run / "data" / name))
+    return notes, labels
 
 
 def _first_kind(path: Path) -> str | None:
@@ -164,12 +180,12 @@ def run_sections(run: Path, max_cards: int = MAX_CARDS) -> list[tuple[str, str, 
     for refs in _walk(run, "references"):
         if refs.is_dir() and (refs.parent / "predictions").is_dir():
             rows += compare_rows(refs.parent)
-    extraction, staging, notes = [], [], None
+    extraction, staging, notes, labels = [], [], None, {}
     for path in _walk(run, "*.jsonl"):
         kind = _first_kind(path)
         if kind in ("extraction", "staging"):
-            notes = _run_notes(run) if notes is None else notes
-            recs = read_records(path)
+            notes, labels = _run_notes(run) if notes is None else (notes, labels)
+            recs = with_gold(read_records(path), labels)
             label = str(path.relative_to(run))
             if kind == "extraction":
                 extraction.append(f"<h3>{esc(label)}</h3>" + extraction_section(recs, notes, max_cards))
@@ -205,7 +221,7 @@ def view(path: str | os.PathLike, out: str | os.PathLike | None = None, notes: s
     path = Path(path)
     if path.is_dir():
         return write_run_html(path, out, max_cards)
-    records = read_records(path)
+    records = with_gold(read_records(path), read_labels(notes))
     kinds = {kind_of(r) for r in records} - {None}
     if not kinds:
         raise InputError(f"{path}: no extraction, staging or prediction records (looked for 'phenotypes', "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +94,21 @@ def test_ece_and_reliability_plot(tmp_path: Path):
     bare.write_text(json.dumps({"id": 1, "gold": {"ER": "positive"}, "pred": {"ER": "positive"}}) + "\n")
     with pytest.raises(InputError, match="probs"):
         figures.reliability_plot(bare, tmp_path / "x.png")
+
+
+def test_write_run_figures_finds_every_input(staging_scores: Path, tmp_path: Path):
+    run = tmp_path / "run"
+    (run / "eval" / "staging").mkdir(parents=True)
+    shutil.copy(staging_scores, run / "eval" / "staging" / "staging_scores.json")
+    (run / "train" / "base").mkdir(parents=True)
+    (run / "train" / "base" / "metrics.csv").write_text("step,epoch,name,value\n1,0.1,loss,4.0\n2,0.2,loss,3.0\n")
+    records = [{"id": "r1", "labels": {"ER": "positive"}}, {"id": "r2", "labels": {"ER": "negative"}}]
+    rows = [{"ER": {"label": "positive", "probs": {"positive": 0.9, "negative": 0.1}}},
+            {"ER": {"label": "positive", "probs": {"positive": 0.6, "negative": 0.4}}}]
+    preds = figures.staging_predictions(records, rows)
+    assert preds[1] == {"id": "r2", "gold": {"ER": "negative"}, "pred": {"ER": "positive"},
+                        "probs": {"ER": {"positive": 0.6, "negative": 0.4}}, "difficulties": []}
+    (run / "eval" / "staging" / "predictions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in preds))
+    written = {str(p.relative_to(run)) for p in figures.write_run_figures(run)}
+    assert written == {"eval/staging/confusion_heads.png", "eval/staging/confusion_rules.png",
+                       "eval/staging/forest.png", "train/base/loss.png", "eval/staging/reliability.png"}

@@ -193,3 +193,10 @@ def test_browser_marks_equal_note_text_and_script_runs_nothing(small_run: Path, 
     assert "left" in texts and " breast" in texts and "grade 2" in texts
     assert "&lt;script&gt;document.body" in dom          # the note's markup is shown as text
     assert "rows" in dom                               # the filter script ran and counted rows
+
+
+def test_staging_gold_comes_from_the_notes_file(small_run: Path, tmp_path: Path):
+    notes = tmp_path / "reports.jsonl"
+    notes.write_text(json.dumps({"id": "n2", "text": NOTE2, "labels": {"grade": "G3"}}) + "\n")
+    html = view(small_run / "staging" / "predictions.jsonl", tmp_path / "s.html", notes=notes).read_text()
+    assert 'data-task="staging grade"' in html and 'data-category="wrong"' in html   # G2 predicted, G3 gold
