@@ -26,21 +26,20 @@ HOSTILE = ('Pt with <script>document.body.setAttribute("data-pwned","1")</script
 NOTE2 = "Right breast mass, grade 2 invasive ductal carcinoma. ER positive, PR negative."
 
 
-def _spans(text: str, value: str) -> list[dict]:
-    i = text.index(value)
-    return [{"start": i, "end": i + len(value), "text": value}]
+ANSWERS = {"tumor_site": "left breast", "tumor_laterality": "left", "hormone_receptor_status": "positive",
+           "cancer_stage": "stage IV"}   # stage IV is in neither note: an ungrounded value
 
 
 def _extraction(text: str, id_: str) -> dict:
-    ph = {"tumor_site": [{"value": "left breast", "grounded": True, "spans": _spans(text, "left breast"),
-                          "sentences": [0]}] if "left breast" in text else [],
-          "tumor_laterality": [{"value": "left", "grounded": True, "spans": _spans(text, "left"), "sentences": [0]}]
-          if "left" in text else [],
-          "hormone_receptor_status": [{"value": "positive", "grounded": True, "spans": _spans(text, "positive"),
-                                       "sentences": [1]}],
-          "cancer_stage": [{"value": "stage IV", "grounded": False, "spans": [], "sentences": [1]}]}
-    return {"id": id_, "line": 1, "task": "phenotype", "model": {"name": "tiny"}, "phenotypes": ph,
-            "n_sentences": 2, "n_ungrounded": 1}
+    """The record `predict --task extract` writes, built by the serving code from fixed answers."""
+    from cancerllm.serve.notes import extract_job
+    from cancerllm.tasks.phenotype import QUESTIONS
+    job = extract_job(text)
+    answers = []
+    for ctx in job.contexts:
+        etype = next(e for e, q in QUESTIONS.items() if q in ctx)
+        answers.append(ANSWERS.get(etype, "Not relevant"))
+    return {"id": id_, "line": 1, "task": "phenotype", "model": {"name": "tiny"}, **job.finish(answers)}
 
 
 @pytest.fixture
