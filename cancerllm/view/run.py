@@ -54,7 +54,8 @@ def kind_of(record: dict) -> str | None:
         return "extraction"
     if "evidence" in record or ("gold" in record and "pred" in record):
         return "staging"
-    if any(isinstance(record.get(f), dict) and "label" in record[f] for f in FIELDS):
+    fields = record.get("fields") if isinstance(record.get("fields"), dict) else record  # /v1/stage nests them
+    if any(isinstance(fields.get(f), dict) and "label" in fields[f] for f in FIELDS):
         return "staging"
     if "prediction" in record:
         return "generation"

@@ -199,3 +199,11 @@ def test_staging_gold_comes_from_the_notes_file(small_run: Path, tmp_path: Path)
     notes.write_text(json.dumps({"id": "n2", "text": NOTE2, "labels": {"grade": "G3"}}) + "\n")
     html = view(small_run / "staging" / "predictions.jsonl", tmp_path / "s.html", notes=notes).read_text()
     assert 'data-task="staging grade"' in html and 'data-category="wrong"' in html   # G2 predicted, G3 gold
+
+
+def test_http_stage_response_is_staging(tmp_path: Path):
+    rec = {"id": "r1", "text": NOTE2, "fields": {"grade": {"label": "2", "probs": {"2": 0.8, "3": 0.2}}}}
+    path = tmp_path / "stage.json"
+    path.write_text(json.dumps(rec))
+    html = view(path).read_text()
+    assert "0.80" in html and 'class="card staging"' in html
