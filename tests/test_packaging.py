@@ -18,8 +18,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _setuptools_version() -> tuple[int, ...]:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return tuple(int(x) for x in version("setuptools").split(".")[:2])
+    except (PackageNotFoundError, ValueError):
+        return (0,)
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    if _setuptools_version() < (68,):  # pyproject's build-system requirement
+        pytest.skip("setuptools >= 68 not installed (the dev extra installs it): cannot build the wheel offline")
     src = tmp_path_factory.mktemp("src")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
