@@ -32,6 +32,35 @@ app.add_typer(report_app, name="report", help="End-to-end reports: real data (TC
 register_serving(app)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            typer.echo(f"cancerllm {version('cancerllm')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            from cancerllm import __version__
+            typer.echo(f"cancerllm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the installed version and exit.")):
+    """Build, evaluate and serve a small cancer-domain language model, offline."""
+
+
+@app.command()
+def view(path: str = typer.Argument(..., help="A run folder, or an output file (extract/predict/staging/predictions JSONL)."),
+         output: str = typer.Option(None, "--output", "--out", help="HTML file to write (default: RUN/report.html "
+                                    "or FILE.html)."),
+         notes: str = typer.Option(None, help="Note texts for outputs that hold none: JSONL (id + text) or one text file."),
+         references: str = typer.Option(None, help="Gold answers for a predictions file: task JSONL (id + response)."),
+         max_cards: int = typer.Option(200, help="At most this many notes per file on the page.")):
+    """Write one self-contained HTML page (no network; note text escaped) to look at and share."""
+    from cancerllm.view import view as write_view
+    typer.echo(f"wrote {write_view(path, output, notes, references, max_cards)}")
+
+
 @app.command()
 def demo(out: str = typer.Option("runs/demo", help="Run folder for every stage and the report."),
          profile: str = typer.Option("default", help="default: SmolLM2-135M base (recipes/demo.yaml); "

@@ -7,6 +7,7 @@ dotted overrides such as `lora.r=16 train.max_steps=20` before validation.
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,7 +17,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cancerllm.errors import ConfigError
 
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+# Recipes ship inside the package (`cancerllm/recipes`, a link to the source tree's
+# `recipes/`, copied into the wheel as package data), so a plain `pip install .` finds them
+# through importlib.resources; in a source checkout both names are the same folder.
+PACKAGE_RECIPES = Path(str(importlib.resources.files("cancerllm") / "recipes"))
+_SOURCE_RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+_IN_SOURCE_TREE = _SOURCE_RECIPES.is_dir() and (_SOURCE_RECIPES.parent / "pyproject.toml").is_file()
+RECIPES_DIR = _SOURCE_RECIPES if _IN_SOURCE_TREE else PACKAGE_RECIPES
 
 C = TypeVar("C", bound="Config")
 
@@ -51,12 +58,15 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
 
 
 def resolve_recipe(recipe: str | os.PathLike) -> Path:
-    """A recipe is a path, or the name of a file in the shipped `recipes/` folder."""
+    """A recipe is a path, or the name of a shipped recipe: `demo`, `demo.yaml` or
+    `recipes/demo.yaml` (the source-tree spelling) are looked up in the package first."""
     p = Path(recipe)
-    for cand in (p, RECIPES_DIR / p, RECIPES_DIR / f"{p}.yaml"):
+    named = Path(*p.parts[1:]) if p.parts[:1] == ("recipes",) and len(p.parts) > 1 else p
+    folders = dict.fromkeys([PACKAGE_RECIPES, RECIPES_DIR])
+    for cand in (p, *(d / n for d in folders for n in (named, Path(f"{named}.yaml")))):
         if cand.is_file():
             return cand
-    known = sorted(x.stem for x in RECIPES_DIR.glob("*.yaml"))
+    known = sorted({x.stem for d in folders for x in d.glob("*.yaml")})
     raise ConfigError(f"recipe {str(recipe)!r} not found; shipped recipes: {', '.join(known)}")
 
 

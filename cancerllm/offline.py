@@ -39,10 +39,13 @@ def local_model_dir(path: str | os.PathLike, what: str = "model") -> Path:
 
     A string like "mistralai/Mistral-7B-v0.1" that is not a local folder is a hub name:
     the toolkit will not download it. Download it yourself on a machine allowed to, and
-    pass the folder.
+    pass the folder. A folder without the files that `what` needs (MODEL_FILES) is refused
+    in one line, before a library fails deep inside with an unrelated message (a folder
+    with no tokenizer made transformers blame sentencepiece in a 148-line traceback).
     """
     p = Path(path).expanduser()
     if p.is_dir():
+        _check_model_files(p, what)
         return p.resolve()
     if p.exists():
         raise OfflineError(f"{what} {str(path)!r} is a file; expected a Hugging Face model directory")
@@ -51,3 +54,23 @@ def local_model_dir(path: str | os.PathLike, what: str = "model") -> Path:
         hint = (" It looks like a hub name: cancerllm never downloads models (offline by design)."
                 " Download it on a machine allowed to and pass the local folder.")
     raise OfflineError(f"{what} directory {str(path)!r} does not exist.{hint}")
+
+
+# The files that make a folder what a caller asked for (any one of them is enough). A plain
+# "model" also accepts a tokenizer-only folder: the tokenizer loader asks for a "model".
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+MODEL_FILES: dict[str, tuple[str, ...]] = {
+    "model": ("config.json", "adapter_config.json", "heads_config.json", *_TOKENIZER_FILES),
+    "base model": ("config.json",),
+    "adapter": ("adapter_config.json",),
+    "heads model": ("heads_config.json",),
+    "tokenizer": _TOKENIZER_FILES,
+}
+
+
+def _check_model_files(p: Path, what: str) -> None:
+    from cancerllm.errors import InputError
+    needed = MODEL_FILES.get(what)
+    if needed and not any((p / name).is_file() for name in needed):
+        raise InputError(f"{what} directory {str(p)!r} is not a Hugging Face {what} folder: it has none of "
+                         f"{', '.join(needed)}")

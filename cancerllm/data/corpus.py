@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import re
+import tempfile
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -166,17 +167,26 @@ def pack_corpus(clean_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike,
     an EOS boundary, as in standard causal-LM packing; no padding is ever trained on.
     The folder is saved under a temporary name and renamed when complete.
     """
-    from datasets import DatasetDict, load_dataset
+    from datasets import load_dataset
 
     from cancerllm.models.loading import load_tokenizer
     tok = load_tokenizer(tokenizer_dir)
     eos = tok.eos_token_id
     files = {s: str(Path(clean_dir) / f"{s}.jsonl") for s in ("train", "validation")
              if (Path(clean_dir) / f"{s}.jsonl").exists() and (Path(clean_dir) / f"{s}.jsonl").stat().st_size}
-    raw = load_dataset("json", data_files=files, cache_dir=str(Path(out_dir).parent / ".hf_cache"))
+    # The datasets cache holds full copies of the notes: it lives in a temporary folder that
+    # is deleted on return, never beside the output (a run folder must not hide note copies).
+    with tempfile.TemporaryDirectory(prefix="cancerllm-datasets-") as cache:
+        return _tokenize_and_pack(load_dataset("json", data_files=files, cache_dir=cache), tok, eos,
+                                  Path(out_dir), block_size, num_proc)
+
+
+def _tokenize_and_pack(raw, tok, eos: int, out_dir: Path, block_size: int, num_proc: int) -> dict:
+    from datasets import DatasetDict
 
     def tokenize(batch):
-        ids = tok(batch["text"], add_special_tokens=False)["input_ids"]
+        # Special-token strings written in a note ("</s>", "<|im_end|>") stay text.
+        ids = tok(batch["text"], add_special_tokens=False, split_special_tokens=True)["input_ids"]
         return {"input_ids": [x + [eos] for x in ids]}
 
     def group(batch):
@@ -189,8 +199,7 @@ def pack_corpus(clean_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike,
                         desc="tokenize")
     n_tokens = {s: sum(len(x) for x in tokenized[s]["input_ids"]) for s in tokenized}
     packed = tokenized.map(group, batched=True, batch_size=1000, num_proc=num_proc or None, desc="pack")
-    _save_atomically(DatasetDict(packed), Path(out_dir))
-    make_private(Path(out_dir).parent / ".hf_cache")  # datasets' Arrow copy of the cleaned text
+    _save_atomically(DatasetDict(packed), out_dir)
     return {"block_size": block_size, "tokens": n_tokens,
             "blocks": {s: len(packed[s]) for s in packed},
             "dropped_tail_tokens": {s: n_tokens[s] - len(packed[s]) * block_size for s in packed}}

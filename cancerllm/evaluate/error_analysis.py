@@ -267,8 +267,9 @@ def analyse_errors(refs: dict[str, str], preds: dict[str, str],
     for id_, ref in refs.items():
         label = classify_error(ref, preds[id_], abbreviations)
         task = tasks.get(id_, "unknown")
+        # gold and prediction ride along so errors.jsonl can be read without re-joining files
         per_instance.append({"id": id_, "task": task, "category": label.category,
-                             "rule": label.rule})
+                             "rule": label.rule, "gold": ref, "prediction": preds[id_]})
         for key in (task, "all"):
             bucket = counts.setdefault(key, {c: 0 for c in ("correct",) + CATEGORIES})
             bucket[label.category] += 1
@@ -315,7 +316,8 @@ def format_counts_markdown(report: ErrorReport) -> str:
 
 
 def write_error_report(report: ErrorReport, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write errors.jsonl (one label per id), error_counts.csv and error_counts.md."""
+    """Write errors.jsonl (per id: task, category, rule, gold, prediction), error_counts.csv
+    and error_counts.md."""
     out_dir = Path(out_dir)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["task", "category", "count", "share_of_errors"],

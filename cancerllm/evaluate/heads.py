@@ -76,7 +76,7 @@ def evaluate_heads(model: str | os.PathLike, data: str | os.PathLike, out_dir: s
                    limit: int | None = None, n_boot: int = 1000, seed: int = 0) -> dict:
     """Predict the `split` of `data`; write predictions.jsonl, metrics.json and the staging report.
 
-    OUT gets predictions.jsonl (id, gold, pred per field, difficulties), metrics.json
+    OUT gets predictions.jsonl (id, gold, pred and probs per field, difficulties), metrics.json
     (the scores below plus model/split), staging_scores.json/.csv and staging_report.md
     (tables with bootstrap CIs, confusion matrices, difficulty shares and slices).
 
@@ -108,7 +108,8 @@ def evaluate_heads(model: str | os.PathLike, data: str | os.PathLike, out_dir: s
     pred = [{f: p[f]["label"] for f in fields} for p in preds]
     atomic_write_jsonl(out / "predictions.jsonl", (
         {"id": r.get("id"), "gold": {f: (r.get("labels") or {}).get(f) for f in fields}, "pred": p,
-         "difficulties": r.get("difficulties", [])} for r, p in zip(records, pred)))
+         "probs": {f: row[f].get("probs") for f in fields if row[f].get("probs")},
+         "difficulties": r.get("difficulties", [])} for r, p, row in zip(records, pred, preds)))
     result = score_predictions(records, pred, fields, system, n_boot=n_boot, seed=seed)
     # Difficulty slices score only the fields predicted (gold restricted to them).
     sliced = [{"labels": {f: (r.get("labels") or {}).get(f) for f in fields},

@@ -30,7 +30,7 @@ compare with other work rather than with the paper:
   is a precision with a length penalty and has no separate recall;
 - rouge_l: rouge-score's ROUGE-L, with its own precision, recall and F-measure (b = 1);
 - rouge1_set: set overlap with its own precision, recall and F1 (b = 1).
-It needs the dev extras (sacrebleu, rouge-score).
+Its libraries (sacrebleu, rouge-score) are main dependencies.
 
 Both modes: gold and prediction both empty after normalisation -> 1.0 for every metric;
 exactly one empty -> 0.0. Aggregates are the mean over instances x 100, two decimals
@@ -142,7 +142,7 @@ def _standard_backends():
         from sacrebleu.metrics import BLEU
     except ImportError as exc:
         raise ConfigError("scoring mode 'standard' needs sacrebleu and rouge-score: "
-                          "pip install 'cancerllm[dev]'") from exc
+                          "pip install sacrebleu rouge-score (main dependencies of cancerllm)") from exc
     bleu = BLEU(tokenize="none", max_ngram_order=2, effective_order=True)
     rouge = RougeScorer(["rougeL"], tokenizer=_SplitTokenizer())
     return bleu, rouge

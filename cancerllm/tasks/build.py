@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -54,8 +55,11 @@ def build_task(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, task: 
 def _save_hf(tdir: Path) -> None:
     from datasets import DatasetDict, load_dataset
     files = {s: str(tdir / f"{s}.jsonl") for s in SPLITS if (tdir / f"{s}.jsonl").stat().st_size}
-    ds = load_dataset("json", data_files=files, cache_dir=str(tdir / ".hf_cache"))
-    DatasetDict(ds).save_to_disk(str(tdir / "hf"))
+    # The datasets cache holds full copies of the notes: keep it out of the output folder
+    # (a shared or cleaned-up run must not hide note copies) and delete it when done.
+    with tempfile.TemporaryDirectory(prefix="cancerllm-datasets-") as cache:
+        ds = load_dataset("json", data_files=files, cache_dir=cache)
+        DatasetDict(ds).save_to_disk(str(tdir / "hf"))
 
 
 def build_tasks(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, tasks: str = "all",

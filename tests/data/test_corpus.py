@@ -56,3 +56,6 @@ def test_pack_blocks(tmp_path, tiny_tokenizer_dir):
     flat = [t for b in ds["train"]["input_ids"] for t in b]
     assert flat.count(tok.eos_token_id) >= len(texts) - 2      # every document ends with EOS
     assert tok.pad_token_id not in flat                        # packing never trains on padding
+    # no datasets cache (full copies of the notes) left beside or inside the output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean", "packed"]
+    assert not [p for p in (tmp_path / "packed").rglob("cache-*")]

@@ -122,8 +122,8 @@ def test_files_task_filter_and_written_report(tmp_path):
     redundant = [r for r in rows if r["category"] == "redundant"][0]
     assert redundant["count"] == "1" and redundant["share_of_errors"] == "100.0"
     line = json.loads(paths["jsonl"].read_text().splitlines()[0])
-    assert line == {"id": "a", "task": "phenotype", "category": "redundant",
-                    "rule": "redundant.superset"}
+    assert line == {"id": "a", "task": "phenotype", "category": "redundant", "rule": "redundant.superset",
+                    "gold": "ductal carcinoma", "prediction": "ductal carcinoma, residual lumen formation"}
     assert "| phenotype | redundant | 1 | 100.00 |" in paths["markdown"].read_text()
     with pytest.raises(InputError, match="no reference record has task 'treatment'"):
         analyse_error_files(preds, refs, task="treatment")

@@ -119,6 +119,8 @@ def test_hf_dataset_saved(tasks):
     ds = load_from_disk(str(out / "phenotype" / "hf"))
     assert ds["train"].num_rows == summary["counts"]["phenotype"]["train"]
     assert {"instruction", "context", "response"} <= set(ds["train"].column_names)
+    # the datasets cache (full copies of the notes) is not left hidden in the task folder
+    assert not [p for p in out.rglob("*") if p.name.startswith(".") or p.name.startswith("cache-")]
 
 
 def test_unknown_task_suggests(tmp_path, corpus):

@@ -153,7 +153,10 @@ def test_cli_train_and_eval_heads(tiny_model_dir, data_file, trained, tmp_path):
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     preds = [json.loads(x) for x in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()]
     assert metrics["n"] == len(preds) == len(load_splits(data_file)["test"])
-    assert set(preds[0]) >= {"id", "gold", "pred"} and set(preds[0]["pred"]) == set(FINE)
+    assert set(preds[0]) >= {"id", "gold", "pred", "probs"} and set(preds[0]["pred"]) == set(FINE)
+    assert sum(preds[0]["probs"]["ER"].values()) == pytest.approx(1.0)
+    from cancerllm.evaluate.figures import reliability_plot  # the calibration figure reads this file
+    assert reliability_plot(tmp_path / "eval" / "predictions.jsonl", tmp_path / "rel.png").is_file()
     fields = metrics["systems"]["heads"]["fields"]
     assert set(fields) == set(FINE) and "headline_coarse_macro_f1" in metrics
     assert fields["PR"]["n"] == 0  # unlabelled in gold: not scored
