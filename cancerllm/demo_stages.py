@@ -59,9 +59,31 @@ def run_all(cfg: DemoConfig, p: Paths) -> Path:
     _evaluation_stages(cfg, p, stage, base)
     _staging_stages(cfg, p, stage)
     _robustness_stages(cfg, p, stage)
+    _artefacts(cfg, p, base)
     write_headline(p.out, cfg, _base_name(cfg))
     from cancerllm.report import write_demo_report
-    return write_demo_report(p.out, cfg)
+    from cancerllm.view import write_run_html
+    report = write_demo_report(p.out, cfg)
+    write_run_html(p.out)  # report.html beside report.md: every figure embedded, predictions browsable
+    return report
+
+
+def _artefacts(cfg: DemoConfig, p: Paths, base: Path) -> None:
+    """Figures from the run's files (loss curves, staging heatmaps and forest plot) and model cards."""
+    from cancerllm.evaluate.figures import loss_curves, write_run_figures
+    from cancerllm.models.card import write_model_card
+    runs = {name: d for name, d in (("CPT", p.cpt_run), ("IT from base", p.it_base), ("IT from base+CPT", p.it_cpt))
+            if (d / "metrics.csv").is_file()}
+    if runs:
+        loss_curves(runs, p.out / "eval" / "loss_curves.png")
+    write_run_figures(p.out)
+    data = (f"synthetic oncology clinic notes and pathology reports ({cfg.patients} patients, seed {cfg.seed}, "
+            "made by `cancerllm data synth`)" + ("; continued pre-training also on public TCGA train-split "
+                                                 "pathology reports and cancer abstracts" if cfg.public_text.tcga_train else ""))
+    for run in (p.cpt_run, p.it_base, p.it_cpt):
+        if run.is_dir():
+            write_model_card(run, base, base_name=_base_name(cfg), data=data,
+                             deidentified="synthetic notes (no real patients); public TCGA reports are de-identified at source")
 
 
 def _base_name(cfg: DemoConfig) -> str:

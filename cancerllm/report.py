@@ -133,6 +133,8 @@ def write_demo_report(out: Path, cfg) -> Path:
     if (out / "tasks" / "summary.json").exists():
         parts += _task_counts(out / "tasks")
     parts += _training(stages)
+    if (out / "eval" / "loss_curves.png").exists():
+        parts += ["![training and validation loss per step](eval/loss_curves.png)", ""]
     compare = out / "eval" / "compare"
     if (compare / "tables.md").exists():
         parts += ["## Generation tasks: the paper's Tables 2-4 and 7 in miniature (test split)", "",
@@ -145,6 +147,7 @@ def write_demo_report(out: Path, cfg) -> Path:
         parts += _include(task_dir / "error_counts.md", f"Error analysis: {task_dir.name} (base+CPT+IT)")
     parts += _include(out / "eval" / "staging" / "staging_report.md",
                       "Staging and biomarkers (synthetic pathology reports, test split)")
+    parts += [f"![{png.stem}](eval/staging/{png.name})" for png in sorted((out / "eval" / "staging").glob("*.png"))]
     zs = sorted((out / "eval" / "staging").glob("zero_shot_first_*"))
     if zs:
         parts += _include(zs[0] / "staging_report.md", "Zero-shot prompting of the base for staging")

@@ -72,6 +72,7 @@ class TrainerSettings(Config):
     save_total_limit: int | None = 2
     dataloader_num_workers: int = 0
     full_determinism: bool = False
+    report_to: str | list[str] | None = None  # tensorboard | mlflow | wandb | none (train/report_to.py)
 
 
 class TrainConfig(Config):
@@ -335,9 +336,8 @@ def training_arguments(cfg: TrainConfig, out_dir: Path, has_eval: bool, select_b
     """
     from transformers import TrainingArguments
     t = cfg.train
-    report_to = ["tensorboard"] if _tensorboard_installed() else []
-    if report_to:
-        os.environ["TENSORBOARD_LOGGING_DIR"] = str(out_dir / "tensorboard")  # per run folder
+    from cancerllm.train.report_to import resolve_report_to
+    report_to = resolve_report_to(t.report_to, out_dir)  # local files under OUT only
     select_best = select_best and has_eval
     eval_strategy = "steps" if (has_eval and (t.eval_steps or select_best)) else "no"
     eval_steps = (t.save_steps if select_best else t.eval_steps) if eval_strategy == "steps" else None
@@ -364,10 +364,6 @@ def training_arguments(cfg: TrainConfig, out_dir: Path, has_eval: bool, select_b
         dataloader_pin_memory=torch.cuda.is_available(),
         seed=cfg.seed, data_seed=cfg.seed, full_determinism=t.full_determinism,
         report_to=report_to, disable_tqdm=False, **extra)
-
-
-def _tensorboard_installed() -> bool:
-    return any(importlib.util.find_spec(m) is not None for m in ("tensorboard", "tensorboardX"))
 
 
 def begin_run(out_dir: str | os.PathLike, cfg: TrainConfig, resume: bool, stage: str):
