@@ -45,12 +45,15 @@ import hashlib
 import json
 import random
 import re
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
+from cancerllm.baselines.staging_classical import ClassicalConfig
 from cancerllm.config import RECIPES_DIR, Config, load_config
 from cancerllm.errors import ConfigError, InputError
 from cancerllm.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, read_jsonl
@@ -132,6 +135,7 @@ class RealConfig(Config):
     heads: HeadsTrainConfig = Field(default_factory=HeadsTrainConfig)
     heads_on_adapted: bool = True
     zero_shot: ZeroShotSettings | None = Field(default_factory=ZeroShotSettings)
+    classical: ClassicalConfig | None = Field(default_factory=ClassicalConfig)  # also the cancer-type prior
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     tiny: TinyBase | None = Field(default_factory=TinyBase)
 
@@ -460,6 +464,52 @@ def score_all(test: list[dict], gold_variants: dict[str, list[dict]], systems: d
     return result
 
 
+# ---------------------------------------------------------------- the headline: one entry per system
+
+# A system's name in this run -> its key in headline.json (the issue's names; the heads'
+# mode is the suffix: lora = LoRA-tuned encoder, cached = frozen encoder, cached features).
+HEADLINE_KEYS = {"rules": "rules", "cancer_type_prior": "cancer_type_prior", "classical": "classical",
+                 "zero-shot-smollm2": "zero_shot", "heads-smollm2": "multitask_heads_lora",
+                 "heads-smollm2-cpt": "multitask_heads_lora_cpt", "heads-tiny": "multitask_heads_lora_tiny",
+                 "heads-cached-smollm2": "multitask_heads_cached",
+                 "single-heads-cached-smollm2": "single_task_heads_cached"}
+# Stages a system needs besides its own (`NAME`) and its prediction stage (`predict-NAME`).
+SHARED_STAGES = {"heads-cached-smollm2": ["encode-smollm2"], "single-heads-cached-smollm2": ["encode-smollm2"]}
+
+
+def system_cost(name: str, stages: dict) -> dict:
+    """Seconds and peak RSS (MB) of the stages that make a system (training + prediction)."""
+    own = [s for s in (name, f"predict-{name}", *SHARED_STAGES.get(name, [])) if s in stages]
+    peaks = [(stages[s].get("result") or {}).get("rss_peak_mb") or stages[s].get("peak_rss_mb") for s in own]
+    return {"stages": own, "seconds": round(sum(stages[s]["seconds"] for s in own), 1),
+            "peak_rss_mb": max((p for p in peaks if p is not None), default=None)}
+
+
+def headline(scores: dict, stages: dict, info: dict) -> dict:
+    """runs/real/headline.json: per system, per field {macro_f1, ci_low, ci_high, n} (coarse,
+    registry gold, test split), T_auroc (T1-T4 one-vs-rest macro), seconds and peak RSS.
+
+    A system run on a sample (zero-shot) is scored on that sample: `n_reports` says so.
+    """
+    reg = scores["variants"]["registry"]
+    out = {"split": "test", "gold": "registry", "metric": reg["metric"], "ci": reg["ci"], "n_boot": reg["n_boot"],
+           "anchor": {"system": "Kefeli et al. Clinical-BigBird", "T_auroc": 0.945, "note": ANCHOR}, "systems": {}}
+    for name in info["systems"]:
+        if name in reg["systems"]:
+            res, t14, n_rep = reg, scores["t14"][name], reg["n_reports"]
+        elif name in scores.get("subsets", {}):
+            sub = scores["subsets"][name]
+            res, t14, n_rep = sub["variants"]["registry"], sub["t14"][name], sub["variants"]["registry"]["n_reports"]
+        else:
+            continue
+        fields = res["systems"][name]["fields"]
+        entry = {f: {k: d["coarse"][k] for k in ("macro_f1", "ci_low", "ci_high", "n")} for f, d in fields.items()}
+        entry.update({"T_auroc": t14.get("auroc"), "T_auroc_ci": t14.get("auroc_ci"), "T14_macro_f1": t14["macro_f1"],
+                      "n_reports": n_rep, **system_cost(name, stages), "run_name": name})
+        out["systems"][HEADLINE_KEYS.get(name, name)] = entry
+    return out
+
+
 # ---------------------------------------------------------------- report
 
 def _cell(d: dict | None) -> str:
@@ -520,6 +570,43 @@ def _settings_lines(cfg: RealConfig, info: dict) -> list[str]:
     return lines + [""]
 
 
+FIELD_TITLES = {"pT": "T", "pN": "N"}
+
+
+def _staging_table(head: dict, fields: list[str]) -> list[str]:
+    """The one staging table: every system, macro F1 [95 % CI] per field, T1-T4 AUROC, cost."""
+    cols = [FIELD_TITLES.get(f, f) for f in fields]
+    lines = ["| system | " + " | ".join(cols) + " | T1–T4 AUROC | reports | seconds | peak RSS (MB) |",
+             "|---" * (len(fields) + 1) + "|---:|---:|---:|---:|"]
+    any_sys = next(iter(head["systems"].values()), None)
+    if any_sys:
+        lines.append("| *labelled test reports (n)* | " + " | ".join(str(any_sys[f]["n"]) for f in fields)
+                     + " | | | | |")
+    for key, e in head["systems"].items():
+        auc = "–" if e["T_auroc"] is None else f"{e['T_auroc']:.3f}" + (
+            f" [{e['T_auroc_ci'][0]:.3f}, {e['T_auroc_ci'][1]:.3f}]" if e.get("T_auroc_ci") else "")
+        mem = "–" if e["peak_rss_mb"] is None else f"{e['peak_rss_mb']:.0f}"
+        lines.append(f"| {key} | " + " | ".join(_cell(e[f]) for f in fields)
+                     + f" | {auc} | {e['n_reports']} | {e['seconds']:.0f} | {mem} |")
+    return lines
+
+
+def _confusions(result: dict, fields: list[str]) -> list[str]:
+    """Coarse confusion matrices (registry gold) per system for T and N, rows gold."""
+    lines = []
+    for f in [f for f in ("pT", "pN") if f in fields]:
+        for name, s in result["systems"].items():
+            conf = s["fields"][f]["coarse"].get("confusion")
+            if not conf:
+                continue
+            labs = conf["labels"]
+            lines += [f"{FIELD_TITLES.get(f, f)}, **{name}** (rows gold, columns predicted):", "",
+                      "| gold \\ pred | " + " | ".join(labs) + " |", "|---" * (len(labs) + 1) + "|"]
+            lines += [f"| {g} | " + " | ".join(str(v) for v in row) + " |" for g, row in zip(labs, conf["matrix"])]
+            lines.append("")
+    return lines
+
+
 def _num(x) -> str:
     return "–" if x is None else f"{x:.3f}"
 
@@ -535,6 +622,18 @@ def write_report(out: Path, cfg: RealConfig, stages: dict, scores: dict, info: d
              "the **test** split; nothing was tuned on it (nor on dev). Macro F1 ×100 with 95 % percentile "
              f"bootstrap CIs ({cfg.n_boot} resamples over reports, seed {cfg.seed}).", "",
              f"Total run time {total / 60:.1f} min on this machine (stages below).", ""]
+    head = headline(scores, stages, info)
+    lines += ["## The staging table", "",
+              "Test split, registry gold, coarse macro F1 ×100 [95 % bootstrap CI] per field (NR a class; "
+              "n = labelled reports; ER/PR/HER2 on breast reports only), T1–T4 one-vs-rest macro AUROC [CI] "
+              "where a system gives probabilities; seconds and peak resident memory of the stages that train "
+              "and run the system (peak RSS includes what the process already held). The same numbers are in "
+              "`headline.json`. A system with fewer reports ran on a seeded sample: compare it with the other "
+              "systems on that sample (below).", "", *_staging_table(head, fields), "",
+              f"Published anchor: {ANCHOR} Training sizes differ: our trained systems see the {counts['train']} "
+              f"train reports (the classical systems also {counts['dev']} dev reports after choosing their "
+              f"settings on them), about a tenth of Kefeli's; their test set is all 1,034 reports, ours the "
+              f"{reg['n_reports']} of them in our test split, so our AUROC CI is wide.", ""]
     lines += _settings_lines(cfg, info)
     if info.get("perplexity"):
         lines += ["## Domain adaptation: perplexity on the TCGA test reports", "",
@@ -573,6 +672,7 @@ def write_report(out: Path, cfg: RealConfig, stages: dict, scores: dict, info: d
                   "Registry gold, coarse macro F1:", "", *_field_table(r, fields), "",
                   "Mention-aware gold:", "", *_field_table(sub["variants"]["mention"], fields), "",
                   "T1–T4:", "", *_t14_table(sub["t14"]), ""]
+    lines += ["## Confusion matrices (T, N)", "", *_confusions(reg, fields)]
     lines += [f"## Per cancer type (n ≥ {cfg.min_group_n} in the test split)", ""]
     if not scores["by_cancer_type"]:
         lines.append("No cancer type reaches the threshold.")
@@ -604,6 +704,8 @@ STAGE_INPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "data": ((), ("data_dir", "fields")),
     "corpus": (("data",), ("corpus", "seed")),
     "rules": (("data",), ("limit",)),
+    "cancer_type_prior": (("data",), ("classical", "limit")),
+    "classical": (("data",), ("classical", "limit")),
     "tiny_tokenizer": (("corpus",), ("tiny.vocab_size",)),
     "tiny_init": (("tiny_tokenizer",), ("tiny.model",)),
     "tiny_pack": (("tiny_init",), ()),
@@ -670,6 +772,35 @@ def forget_stale_stages(out: Path, cfg: RealConfig) -> list[str]:
     return stale
 
 
+def measured(fn):
+    """`fn` with its peak resident memory recorded: RSS sampled every 50 ms while it runs.
+
+    Why: StageRunner's `peak_rss_mb` is the process's peak so far (it never goes down), so
+    it cannot tell systems apart; this is the peak *during* the stage (it still includes
+    what the process held before: `rss_start_mb`).
+    """
+    def run():
+        import psutil
+        proc = psutil.Process()
+        start = peak = proc.memory_info().rss
+        done = threading.Event()
+
+        def sample():
+            nonlocal peak
+            while not done.wait(0.05):
+                peak = max(peak, proc.memory_info().rss)
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        try:
+            result = fn() or {}
+        finally:
+            done.set()
+            thread.join()
+        peak = max(peak, proc.memory_info().rss)
+        return {**result, "rss_start_mb": round(start / 2**20, 1), "rss_peak_mb": round(peak / 2**20, 1)}
+    return run
+
+
 def resolve_base(base: str) -> Path:
     """The real base's model folder; imported from the `smollm2` extra if missing."""
     for cand in (Path(base), REPO / base):
@@ -696,6 +827,22 @@ class _Run:
     def __init__(self, out: Path, cfg: RealConfig, test: list[dict]):
         self.out, self.cfg, self.test = out, cfg, test
         self.tcga, self.corpus, self.preds = out / "data", out / "corpus", out / "predictions"
+
+    def classical(self, system: str):
+        """Fit a classical system on train (C chosen on dev, refit per `classical.refit_on_dev`),
+        save it under OUT/models/SYSTEM, predict the test split."""
+        def run():
+            from cancerllm.baselines.staging_classical import SYSTEM_CLASSES
+            train, dev = list(read_jsonl(self.tcga / "train.jsonl")), list(read_jsonl(self.tcga / "dev.jsonl"))
+            t0 = time.perf_counter()
+            model = SYSTEM_CLASSES[system](self.cfg.classical).fit(train, dev, self.cfg.fields)
+            fit_s = time.perf_counter() - t0
+            model.save_pretrained(self.out / "models" / system)
+            t0 = time.perf_counter()
+            preds = model.predict(self.test)
+            return {**self.save_preds(system, preds), "fit_seconds": round(fit_s, 2),
+                    "predict_seconds": round(time.perf_counter() - t0, 2), "selection": model.selection}
+        return run
 
     def save_preds(self, name: str, rows: list[dict], records: list[dict] | None = None) -> dict:
         records = self.test if records is None else records
@@ -764,8 +911,19 @@ def run_real(out_dir: str, recipe: str = "real-smollm2", overrides: list[str] | 
         from cancerllm.baselines.staging_rules import predict_staging
         return run.save_preds("rules", [{f: {"label": p["labels"][f]} for f in cfg.fields}
                                         for p in predict_staging(run.test)])
-    stage("rules", rules)
+    stage("rules", measured(rules))
     systems["rules"] = "rule-based extractor (cancerllm.baselines.staging_rules), no training"
+    if cfg.classical is not None:
+        c = cfg.classical
+        refit = "train + dev" if c.refit_on_dev else "train"
+        stage("cancer_type_prior", measured(run.classical("cancer_type_prior")))
+        systems["cancer_type_prior"] = (f"logistic regression on the one-hot cancer type only (C per field chosen "
+                                        f"on dev, refitted on {refit}); never reads the report")
+        stage("classical", measured(run.classical("classical")))
+        systems["classical"] = (f"TF-IDF word {tuple(c.word_ngrams)} + char {c.char_ngrams and tuple(c.char_ngrams)} "
+                                f"n-grams + rule findings (+ tumour size bin, cancer type) -> a logistic regression "
+                                f"per field, balanced class weights, C per field chosen on dev from {c.C_grid}, "
+                                f"refitted on {refit} (cancerllm.baselines.staging_classical)")
 
     if cfg.tiny is not None:
         t = cfg.tiny
@@ -790,9 +948,9 @@ def run_real(out_dir: str, recipe: str = "real-smollm2", overrides: list[str] | 
         tb = stage("tiny_base", tiny_base)
         tiny_dir = tiny_run / ("adapter" if t.pretrain.uses_lora else "model")
         info["perplexity"]["tiny (trained here)"] = stage("ppl_tiny", run.perplexity("tiny", tiny_dir))
-        info["heads-tiny"] = stage("heads-tiny", run.train_heads("heads-tiny", tiny_dir, t.heads))
-        stage("predict-heads-tiny", run.predict_heads("heads-tiny", tiny_dir,
-                                                      t.heads.train.per_device_eval_batch_size))
+        info["heads-tiny"] = stage("heads-tiny", measured(run.train_heads("heads-tiny", tiny_dir, t.heads)))
+        stage("predict-heads-tiny", measured(run.predict_heads("heads-tiny", tiny_dir,
+                                                               t.heads.train.per_device_eval_batch_size)))
         systems["heads-tiny"] = (f"multi-task heads on the tiny default ({t.model.hidden_size}-wide, "
                                  f"{t.model.num_hidden_layers} layers) pre-trained from scratch on the corpus "
                                  f"({tb.get('global_step')} steps)")
@@ -816,8 +974,8 @@ def run_real(out_dir: str, recipe: str = "real-smollm2", overrides: list[str] | 
             "ppl_adapted", run.perplexity("smollm2-cpt", base, cpt_run / "adapter"))
 
         batch = cfg.heads.train.per_device_eval_batch_size
-        info["heads-smollm2"] = stage("heads-smollm2", run.train_heads("heads-smollm2", base, cfg.heads))
-        stage("predict-heads-smollm2", run.predict_heads("heads-smollm2", base, batch))
+        info["heads-smollm2"] = stage("heads-smollm2", measured(run.train_heads("heads-smollm2", base, cfg.heads)))
+        stage("predict-heads-smollm2", measured(run.predict_heads("heads-smollm2", base, batch)))
         systems["heads-smollm2"] = "multi-task heads (LoRA) on SmolLM2-135M-Instruct as imported"
         if cfg.zero_shot is not None:
             zs = cfg.zero_shot
@@ -826,7 +984,7 @@ def run_real(out_dir: str, recipe: str = "real-smollm2", overrides: list[str] | 
             def zero_shot():
                 subset = [run.test[i] for i in rows]
                 return run.save_preds("zero-shot-smollm2", zero_shot_predictions(base, subset, cfg.fields, zs), subset)
-            stage("zero-shot-smollm2", zero_shot)
+            stage("zero-shot-smollm2", measured(zero_shot))
             systems["zero-shot-smollm2"] = (
                 f"SmolLM2-135M-Instruct prompted ({zs.prompt} prompt, report cut to {zs.max_context_tokens} tokens), "
                 f"options scored by log-likelihood; {len(rows)} of the {len(run.test)} test reports "
@@ -837,8 +995,8 @@ def run_real(out_dir: str, recipe: str = "real-smollm2", overrides: list[str] | 
                 return {"merged": str(merge_adapter(cpt_run / "adapter", merged, base))}
             stage("merge", merge)
             info["heads-smollm2-cpt"] = stage("heads-smollm2-cpt",
-                                              run.train_heads("heads-smollm2-cpt", merged, cfg.heads))
-            stage("predict-heads-smollm2-cpt", run.predict_heads("heads-smollm2-cpt", merged, batch))
+                                              measured(run.train_heads("heads-smollm2-cpt", merged, cfg.heads)))
+            stage("predict-heads-smollm2-cpt", measured(run.predict_heads("heads-smollm2-cpt", merged, batch)))
             systems["heads-smollm2-cpt"] = "the same heads on SmolLM2 after continued pre-training (adapter merged)"
     return score_and_report(run, stage.done, info)
 
@@ -869,6 +1027,7 @@ def score_and_report(run: _Run, stages: dict, info: dict) -> Path:
             {s: [by_id[s][r["id"]] for r in sub] for s in [*full, part]}, cfg.fields, cfg.n_boot, cfg.seed,
             min_group_n=len(sub) + 1)
     atomic_write_json(out / "scores.json", {**scores, "info": info})
+    atomic_write_json(out / "headline.json", headline(scores, stages, info))
     atomic_write_jsonl(out / "data" / "test_gold_mention.jsonl",
                        ({"id": r["id"], "registry": a, "mention": b} for r, a, b in zip(test, registry, mention)))
     return write_report(out, cfg, stages, scores, info)

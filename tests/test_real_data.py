@@ -187,6 +187,37 @@ def test_systems_on_a_sample_are_scored_with_every_system_on_that_sample(tmp_pat
     assert set(scores["by_cancer_type"]) == {"BRCA", "LUAD"}
 
 
+def test_headline_json_has_every_system_with_fields_auroc_and_cost(tmp_path):
+    """headline.json: systems -> name -> field -> {macro_f1, ci_low, ci_high, n}, T_auroc,
+    seconds and peak memory of the stages that made the system; the report's one table."""
+    from cancerllm.real_data import _Run, score_and_report
+    cfg = load_config(RealConfig, "real-tiny", ["n_boot=20", "min_group_n=3"])
+    test = [{"id": f"r{i}", "cancer_type": "BRCA", "text": f"pT{1 + i % 4}",
+             "labels": {"pT": f"T{1 + i % 4}", "pN": "N0", "M": None, "ER": None, "PR": None, "HER2": None}}
+            for i in range(8)]
+    run = _Run(tmp_path, cfg, test)
+    run.save_preds("rules", [{"pT": {"label": r["labels"]["pT"]}} for r in test])
+    probs = [{c: (0.7 if c == r["labels"]["pT"] else 0.1) for c in ("T1", "T2", "T3", "T4")} for r in test]
+    run.save_preds("classical", [{"pT": {"label": "T2", "probs": p}, "pN": {"label": "N0"}} for p in probs])
+    run.save_preds("zero-shot-smollm2", [{"pT": {"label": "T2"}}] * 3, test[:3])
+    info = {"recipe": "test", "systems": {"rules": "r", "classical": "c", "zero-shot-smollm2": "z"},
+            "perplexity": {}, "data": {"counts": {"train": 0, "dev": 0, "test": 8}}}
+    stages = {"rules": {"seconds": 1.0, "peak_rss_mb": 9.0, "result": {"rss_peak_mb": 5.0}},
+              "classical": {"seconds": 2.0, "peak_rss_mb": 9.0, "result": {"rss_peak_mb": 7.0}},
+              "zero-shot-smollm2": {"seconds": 3.0, "peak_rss_mb": 9.0, "result": {}}}
+    report = score_and_report(run, stages, info).read_text()
+    head = json.loads((tmp_path / "headline.json").read_text())
+    assert list(head["systems"]) == ["rules", "classical", "zero_shot"]
+    c = head["systems"]["classical"]
+    assert set(c["pT"]) == {"macro_f1", "ci_low", "ci_high", "n"} and c["pT"]["n"] == 8
+    assert c["T_auroc"] == 1.0 and head["systems"]["rules"]["T_auroc"] is None  # rules give no probabilities
+    assert (c["seconds"], c["peak_rss_mb"]) == (2.0, 7.0)
+    assert head["systems"]["zero_shot"]["n_reports"] == 3 and head["systems"]["zero_shot"]["peak_rss_mb"] == 9.0
+    assert head["systems"]["rules"]["pT"]["macro_f1"] == 100 and head["anchor"]["T_auroc"] == 0.945
+    assert "## The staging table" in report and "| classical | " in report and "1.000" in report
+    assert "T, **classical** (rows gold" in report
+
+
 def test_chat_zero_shot_cache_gives_the_scores_of_a_full_forward(tiny_model_dir, tmp_path):
     """The shared KV cache (report once, each question + options after it) must score each
     option exactly as one forward pass over the whole sequence would."""

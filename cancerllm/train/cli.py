@@ -83,3 +83,23 @@ def heads_cmd(
         val = (m.get("validation") or {}).get("headline_coarse_macro_f1")
         typer.echo(f"{name}: steps {m['global_step']}, train loss {m['train_loss']:.4f}, "
                    f"validation headline macro F1 {val if val is None else round(val, 1)}")
+
+
+@app.command("staging")
+def staging_cmd(
+    system: str = typer.Option("classical", help="classical (TF-IDF + rule findings) or cancer_type_prior."),
+    data: str = typer.Option(..., help="A folder with train/validation(/test).jsonl, pathology.jsonl, or a corpus folder."),
+    out: str = typer.Option(..., help="Model folder: model.joblib, classical.json, metrics.json."),
+    recipe: str = typer.Option("staging-classical", help="Recipe name in recipes/ or a YAML path."),
+    fields: str = typer.Option(None, help="Comma-separated fields, e.g. pT,pN,M (default: the recipe's)."),
+    override: list[str] = typer.Argument(None, help="key=value recipe overrides, e.g. C_grid=[1,10]."),
+):
+    """Classical staging models trained in seconds on a CPU; settings chosen on the validation split."""
+    from cancerllm.baselines.staging_classical import ClassicalConfig, train_staging
+    from cancerllm.config import load_config
+    cfg = load_config(ClassicalConfig, recipe, override or [])
+    field_list = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
+    m = train_staging(data, out, system, cfg, field_list)
+    chosen = ", ".join(f"{f} C={s['C']:g} (dev {max(s['dev_macro_f1'].values(), default=0):.1f})"
+                       for f, s in m["selection"].items() if isinstance(s, dict) and "C" in s)
+    typer.echo(f"{system}: {m['n_train']} train / {m['n_dev']} dev records; {chosen} -> {m['output']}")
