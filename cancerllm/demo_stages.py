@@ -17,7 +17,7 @@ from cancerllm.io import read_jsonl
 # Rough seconds per stage on a quiet 2-core CPU (SmolLM2 default), for the ETA line only.
 ESTIMATES = {"import_base": 30, "synth": 2, "tasks": 5, "public_text": 10, "corpus": 20, "pack": 20,
              "train_cpt": 120, "perplexity": 150, "finetune_base": 420, "finetune_cpt": 420,
-             "evaluate_compare": 420, "error_analysis": 2, "train_heads": 120, "evaluate_staging": 60,
+             "evaluate_compare": 420, "error_analysis": 2, "train_staging_classical": 20, "train_heads": 120, "evaluate_staging": 60,
              "robustness_misspell": 150, "robustness_counterfactual": 200}
 PUBLIC_PREFIXES = ("tcga:", "hoc:", "medtc:")
 
@@ -33,6 +33,7 @@ class Paths:
         self.cpt = self.cpt_run / "merged"
         self.compare = out / "eval" / "compare"
         self.heads, self.single = out / "train" / "heads", out / "train" / "heads-single"
+        self.classical = out / "train" / "staging-classical"
         self.staging = out / "eval" / "staging"
         self.robust = out / "robustness"
 
@@ -42,6 +43,7 @@ def plan(cfg: DemoConfig) -> list[str]:
     names = ["synth", "tasks", "public_text", "corpus"]
     names += ["tokenizer", "init_model", "pack", "train_base"] if tiny else ["import_base", "pack"]
     names += ["train_cpt", "perplexity", "finetune_base", "finetune_cpt", "evaluate_compare", "error_analysis"]
+    names += ["train_staging_classical"]
     if cfg.heads is not None:
         names += ["train_heads"] + (["train_single_task_heads"] if cfg.single_task_fields else [])
     names += ["evaluate_staging"]
@@ -285,6 +287,9 @@ def _staging_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> None:
         labels = lambda preds: [{f: v["label"] for f, v in row.items()} for row in preds]  # noqa: E731
         t0 = time.perf_counter()
         systems = {"rule-based": [x["labels"] for x in predict_staging(test)]}
+        if (p.classical / "metrics.json").is_file():
+            from cancerllm.baselines.staging_classical import load_staging_system, predict_labels
+            systems["classical (TF-IDF + rule findings)"] = predict_labels(load_staging_system(p.classical), test)
         if cfg.heads is not None:
             systems["multi-task heads"] = labels(load_predictor(p.heads).predict(texts))
             if cfg.single_task_fields:
@@ -301,6 +306,11 @@ def _staging_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> None:
         return {"n_test_reports": len(test), "zero_shot_reports": zs_n, "seconds": time.perf_counter() - t0,
                 "headline": {s: v["headline"]["macro_f1"] for s, v in result["systems"].items()}}
 
+    def classical():
+        from cancerllm.baselines.staging_classical import train_staging
+        return train_staging(pathology, p.classical, "classical")
+
+    stage("train_staging_classical", classical)
     if cfg.heads is not None:
         stage("train_heads", heads)
         if cfg.single_task_fields:

@@ -32,6 +32,9 @@ def test_the_smoke_demo_runs_every_stage_and_writes_the_headline(tmp_path, capsy
     assert headline["perplexity_before"] > 0 and headline["perplexity_after"] > 0
     assert set(headline["cpt_vs_it"]) == {"phenotype", "diagnosis", "treatment"}
     assert headline["demo_seconds"] > 0 and headline["peak_rss_mb"] > 0
+    assert (out / "report.html").is_file() and (out / "eval" / "loss_curves.png").is_file()
+    assert (out / "train" / "it-cpt" / "adapter" / "README.md").is_file()       # a model card, not boilerplate
+    assert "classical (TF-IDF + rule findings)" in (out / "eval" / "staging" / "staging_report.md").read_text()
     text = report.read_text()
     assert "## Headline" in text and "paired bootstrap" in text and "always-majority floor" in text
     assert "[stage 1/" in capsys.readouterr().out            # overall progress with stage n/N
