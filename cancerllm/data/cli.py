@@ -102,15 +102,27 @@ def corpus_cmd(
     tokenizer: str = typer.Option(None, help="Tokenizer or model folder; when given, also tokenize and pack."),
     recipe: str = typer.Option(None, help="YAML recipe with a `corpus:` section."),
     override: list[str] = typer.Option(None, "--set", help="key=value overrides, e.g. block_size=256."),
+    tasks_dir: str = typer.Option(None, help="Task datasets folder (data tasks --out): the notes its records "
+                                             "come from are left out of the corpus, as in the paper."),
+    include_task_notes: bool = typer.Option(False, "--include-task-notes",
+                                            help="Keep the instruction-tuning notes in the corpus (not the paper)."),
 ):
     """Clean, de-duplicate, split by patient, and (with --tokenizer) pack the pre-training corpus."""
     from cancerllm.config import load_config
     from cancerllm.data.corpus import CorpusConfig, build_corpus
     cfg = load_config(CorpusConfig, recipe, override, section="corpus" if recipe else None)
+    if tasks_dir:
+        cfg = cfg.model_copy(update={"tasks_dir": tasks_dir})
+    if include_task_notes:
+        cfg = cfg.model_copy(update={"include_task_notes": True})
     s = build_corpus(inputs, out, cfg, tokenizer)
     typer.echo(f"read {s['read']}, kept {s['kept']}, exact dups {s['exact_duplicates']}, "
                f"near dups {s['near_duplicates']}, short {s['empty_or_short']}, "
-               f"test patients held out {s['held_out_test_patients']}, skipped records {s['n_skipped_records']}")
+               f"test patients held out {s['held_out_test_patients']}, "
+               f"instruction-tuning notes left out {s['task_notes_excluded']}, skipped records {s['n_skipped_records']}")
+    if s["task_notes"] == "not checked":
+        typer.echo("note: instruction-tuning notes were not checked (no --tasks-dir): the paper keeps them out "
+                   "of the pre-training corpus")
     if "packed" in s:
         typer.echo(f"packed: {s['packed']['blocks']} blocks of {s['packed']['block_size']} tokens")
 
