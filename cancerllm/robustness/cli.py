@@ -26,7 +26,10 @@ def counterfactual_cmd(
     tasks_dir: str = typer.Option(..., help="Task folder with phenotype/{train,validation,test}.jsonl."),
     out: str = typer.Option(..., help="Run folder (rerun with the same settings to resume)."),
     rates: str = typer.Option("0.2,0.4,0.6,0.8", help="Shares of training instances to mislabel; 0 is always added."),
-    recipe: str = typer.Option("finetune-tiny", help="Fine-tuning recipe, the same at every rate."),
+    recipe: str = typer.Option(None, help="Fine-tuning recipe, the same at every rate (default: by model size, "
+                                          "finetune-mistral7b over 500 M parameters, else finetune-tiny)."),
+    allow_tiny_recipe: bool = typer.Option(False, "--allow-tiny-recipe",
+                                           help="Run a *-tiny recipe on a model over 500 M parameters."),
     seed: int = typer.Option(0, help="Seed of the corrupted instances and the training subset."),
     limit_test: int = typer.Option(None, help="Only the first N phenotype test records."),
     batch_size: int = typer.Option(16, help="Prompts per generation batch."),
@@ -35,6 +38,9 @@ def counterfactual_cmd(
 ):
     """Fine-tune on phenotype data with a share of wrong answers; score on the clean test split."""
     from cancerllm.robustness.testbeds import run_counterfactual
+    from cancerllm.train.recipe_choice import choose_recipe
+    recipe, why = choose_recipe("finetune", model, recipe, allow_tiny_recipe)
+    typer.echo(f"recipe: {why}")
     _echo_curves(run_counterfactual(model, tasks_dir, out, rates, recipe, override or [], seed, limit_test,
                                     batch_size, max_new_tokens))
 
