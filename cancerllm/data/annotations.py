@@ -10,7 +10,7 @@ Formats
   "end", "label"}]}`; "spans" is accepted for "entities" and "type" for "label"; an
   entity "text", when present, must equal the text at its offsets. A `.json` file may
   hold one object or an array (its `line` is then the 1-based position in the array).
-  A record without "id" gets "<file name>:<line>".
+  A record without "id" gets "<file name>:<line>"; an optional "patient_id" is kept.
 - BIO / CoNLL columns: one token per line, the tag in the last column (columns split on
   whitespace), a blank line between sentences; "-DOCSTART-" lines are ignored and a
   "# id = X" line names the next sentence. Tags O, B-X, I-X (IOB2), plus E-X and S-X
@@ -56,6 +56,7 @@ class AnnotatedText:
     id: str
     text: str
     entities: list[Entity] = field(default_factory=list)
+    patient_id: str | None = None   # span JSON's "patient_id", when given
 
 
 Result = tuple[list[AnnotatedText], list[RecordError]]
@@ -141,7 +142,10 @@ def span_record(rec: Any, source: str, line: int, default_id: str,
             continue
         label = e.get("label", e.get("type"))
         candidates.append((e.get("start"), e.get("end"), label, e.get("text"), line))
-    return AnnotatedText(rid, text, keep_valid(rid, text, candidates, source, errors))
+    patient = rec.get("patient_id")
+    patient = str(patient) if isinstance(patient, (str, int)) and not isinstance(patient, bool) and patient != "" \
+        else None
+    return AnnotatedText(rid, text, keep_valid(rid, text, candidates, source, errors), patient)
 
 
 def _json_values(path: Path, errors: list[RecordError]):

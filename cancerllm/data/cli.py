@@ -21,13 +21,28 @@ def synth_cmd(
 
 @app.command("tasks")
 def tasks_cmd(
-    corpus: str = typer.Option(..., "--in", help="Corpus folder (notes.jsonl, phenotypes.jsonl)."),
+    corpus: str = typer.Option(None, "--in", help="Corpus folder (notes.jsonl, phenotypes.jsonl)."),
     out: str = typer.Option(..., "--out", help="Output folder: OUT/<task>/{train,validation,test}.jsonl + hf/."),
     tasks: str = typer.Option("all", help="'all' or a comma list of registered tasks."),
     seed: int = typer.Option(0, help="Patient partition seed (shared with the corpus stage)."),
     phenotype_context: str = typer.Option(
         "table10", help="Phenotype context form: 'table10' = \"In the text <sentence>, <question>\" "
                         "(the paper's Table 10), 'newline' = \"<sentence>\\n<question>\" (the older form)."),
+    annotations: str = typer.Option(None, help="Annotated notes for the phenotype task: span JSON/JSONL, "
+                                               "BIO/CoNLL file, or BRAT folder (instead of phenotypes.jsonl)."),
+    annotation_format: str = typer.Option("auto", help="auto, spans, bio or brat."),
+    label_map: str = typer.Option(None, help="YAML: annotation label -> entity type (null drops a label)."),
+    ignore_labels: bool = typer.Option(False, "--ignore-labels",
+                                       help="Drop labels that are not mapped (counted in summary.json) "
+                                            "instead of stopping with the list of them."),
+    patient_map: str = typer.Option(None, help="CSV (id,patient_id) or JSON: annotated note id -> patient."),
+    notes: str = typer.Option(None, help="Clinic notes for diagnosis/treatment: a JSONL/CSV/TSV/Parquet file "
+                                         "or folder (instead of notes.jsonl); sections parsed from the text."),
+    text_field: str = typer.Option("text", help="Field / column of --notes holding the note text."),
+    id_field: str = typer.Option("id", help="Field / column of --notes holding the note id."),
+    patient_field: str = typer.Option("patient_id", help="Field / column of --notes holding the patient id."),
+    sections: str = typer.Option(None, "--sections", help="YAML of extra note headers (layout of "
+                                                          "cancerllm/data/section_headers.yaml)."),
 ):
     """Build the instruction datasets (phenotype, diagnosis, treatment), split 80/10/10 by patient."""
     from cancerllm.tasks.build import build_tasks
@@ -36,7 +51,15 @@ def tasks_cmd(
     if phenotype_context not in CONTEXT_FORMS:
         raise typer.BadParameter(f"unknown phenotype context form {phenotype_context!r}; "
                                  f"known: {', '.join(CONTEXT_FORMS)}", param_hint="--phenotype-context")
+    if not (corpus or notes or annotations):
+        raise typer.BadParameter("give --in CORPUS, --notes and/or --annotations", param_hint="--in")
     options = {"context_form": phenotype_context} if "phenotype" in expand_tasks(tasks) else {}
+    given = {"annotations": annotations, "annotation_format": None if annotation_format == "auto" else
+             annotation_format, "label_map": label_map, "ignore_labels": ignore_labels or None,
+             "patient_map": patient_map, "notes": notes, "header_map": sections}
+    if notes:
+        given.update(text_field=text_field, id_field=id_field, patient_field=patient_field)
+    options.update({k: v for k, v in given.items() if v is not None})
     summary = build_tasks(corpus, out, tasks, seed, options=options)
     for task, counts in summary["counts"].items():
         skipped = summary["n_skipped"][task]
@@ -44,6 +67,32 @@ def tasks_cmd(
                    + (f"; skipped {skipped} malformed record(s)" if skipped else ""))
         for line in summary["skipped"][task][:20]:
             typer.echo(f"  skipped {line}")
+        for info in summary["inputs"].get(task, []):
+            if info.get("dropped_labels"):
+                typer.echo("  dropped labels: " + ", ".join(f"{k} ({n})" for k, n in info["dropped_labels"].items()))
+            if info.get("documents_without_patient"):
+                typer.echo(f"  {info['documents_without_patient']} annotated note(s) without a patient id: "
+                           "each is its own patient in the split (give --patient-map)")
+
+
+@app.command("sections")
+def sections_cmd(
+    notes: str = typer.Argument(..., help="Clinic notes: a JSONL/CSV/TSV/Parquet/txt file or folder."),
+    sections: str = typer.Option(None, "--sections", help="YAML of extra note headers (layout of "
+                                                          "cancerllm/data/section_headers.yaml)."),
+    text_field: str = typer.Option("text", help="Field / column holding the note text."),
+    id_field: str = typer.Option("id", help="Field / column holding the note id."),
+    patient_field: str = typer.Option("patient_id", help="Field / column holding the patient id."),
+    min_unknown: int = typer.Option(3, help="List an unrecognised header only if this many notes have it."),
+    out: str = typer.Option(None, help="Also write the report as JSON here."),
+):
+    """Section coverage before training: headers recognised, notes lacking each needed section."""
+    from cancerllm.data.section_coverage import format_coverage, section_coverage
+    from cancerllm.io import atomic_write_json
+    report = section_coverage(notes, sections, text_field, id_field, patient_field, min_unknown)
+    if out:
+        atomic_write_json(out, report)
+    typer.echo(format_coverage(report))
 
 
 @app.command("corpus")
@@ -53,15 +102,27 @@ def corpus_cmd(
     tokenizer: str = typer.Option(None, help="Tokenizer or model folder; when given, also tokenize and pack."),
     recipe: str = typer.Option(None, help="YAML recipe with a `corpus:` section."),
     override: list[str] = typer.Option(None, "--set", help="key=value overrides, e.g. block_size=256."),
+    tasks_dir: str = typer.Option(None, help="Task datasets folder (data tasks --out): the notes its records "
+                                             "come from are left out of the corpus, as in the paper."),
+    include_task_notes: bool = typer.Option(False, "--include-task-notes",
+                                            help="Keep the instruction-tuning notes in the corpus (not the paper)."),
 ):
     """Clean, de-duplicate, split by patient, and (with --tokenizer) pack the pre-training corpus."""
     from cancerllm.config import load_config
     from cancerllm.data.corpus import CorpusConfig, build_corpus
     cfg = load_config(CorpusConfig, recipe, override, section="corpus" if recipe else None)
+    if tasks_dir:
+        cfg = cfg.model_copy(update={"tasks_dir": tasks_dir})
+    if include_task_notes:
+        cfg = cfg.model_copy(update={"include_task_notes": True})
     s = build_corpus(inputs, out, cfg, tokenizer)
     typer.echo(f"read {s['read']}, kept {s['kept']}, exact dups {s['exact_duplicates']}, "
                f"near dups {s['near_duplicates']}, short {s['empty_or_short']}, "
-               f"test patients held out {s['held_out_test_patients']}, skipped records {s['n_skipped_records']}")
+               f"test patients held out {s['held_out_test_patients']}, "
+               f"instruction-tuning notes left out {s['task_notes_excluded']}, skipped records {s['n_skipped_records']}")
+    if s["task_notes"] == "not checked":
+        typer.echo("note: instruction-tuning notes were not checked (no --tasks-dir): the paper keeps them out "
+                   "of the pre-training corpus")
     if "packed" in s:
         typer.echo(f"packed: {s['packed']['blocks']} blocks of {s['packed']['block_size']} tokens")
 

@@ -9,6 +9,12 @@ Leakage rule: patients are assigned to train/validation/test with the same funct
 task datasets use; documents of test patients are left out of the pre-training corpus
 (their notes contain the diagnoses and plans the test asks for), validation patients'
 documents form the language-model validation split.
+
+Instruction-tuning notes are kept out too, as the paper keeps its pre-training notes
+apart from its three task datasets: given the task folder (`tasks_dir`, the output of
+`cancerllm data tasks`), every document that a task record was built from (its
+`source_id`, in any split) is left out, unless `include_task_notes`. Without a task
+folder nothing can be matched; corpus.json then says `task_notes: "not checked"`.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ class CorpusConfig(Config):
     seed: int = 0                     # the patient partition seed shared with the tasks
     block_size: int = 512
     num_proc: int = 1
+    tasks_dir: str | None = None      # task datasets folder: its source notes are left out of the corpus
+    include_task_notes: bool = False  # keep them in anyway (differs from the paper)
 
 
 def clean_text(text: str) -> str:
@@ -65,6 +73,7 @@ class CleanStats:
     exact_duplicates: int = 0
     near_duplicates: int = 0
     held_out_test_patients: int = 0
+    task_notes_excluded: int = 0
     kept: Counter = field(default_factory=Counter)
 
 
@@ -94,9 +103,21 @@ class NearDuplicateFilter:
         return False
 
 
+def task_note_ids(tasks_dir: str | os.PathLike) -> set[str]:
+    """Ids of the documents the task datasets were built from (`source_id`, else the record
+    id), over every task and split of TASKS (`cancerllm data tasks --out`)."""
+    from cancerllm.errors import InputError
+    from cancerllm.io import read_jsonl
+    files = sorted(Path(tasks_dir).glob("*/*.jsonl"))
+    if not Path(tasks_dir).is_dir() or not files:
+        raise InputError(f"task folder {str(tasks_dir)!r} has no TASK/<split>.jsonl files (cancerllm data tasks --out)")
+    return {str(r.get("source_id") or r["id"]) for f in files for r in read_jsonl(f)}
+
+
 def clean_documents(docs: Iterable[tuple[str, str, str]], cfg: CorpusConfig,
-                    stats: CleanStats) -> Iterator[tuple[str, dict]]:
-    """(id, patient_id, text) -> (split, record) for documents that survive cleaning."""
+                    stats: CleanStats, exclude: set[str] | frozenset = frozenset()) -> Iterator[tuple[str, dict]]:
+    """(id, patient_id, text) -> (split, record) for documents that survive cleaning;
+    documents whose id is in `exclude` (instruction-tuning notes) are left out."""
     exact: set[bytes] = set()
     near = NearDuplicateFilter(cfg.near_dup_threshold, cfg.num_perm, cfg.shingle)
     for doc_id, patient_id, text in docs:
@@ -108,6 +129,9 @@ def clean_documents(docs: Iterable[tuple[str, str, str]], cfg: CorpusConfig,
         split = assign_split(patient_id or doc_id, cfg.seed)
         if split == "test":
             stats.held_out_test_patients += 1
+            continue
+        if doc_id in exclude:
+            stats.task_notes_excluded += 1
             continue
         digest = hashlib.blake2b(" ".join(text.lower().split()).encode(), digest_size=16).digest()
         if digest in exact:
@@ -139,14 +163,17 @@ def build_corpus(inputs: list[str], out_dir: str | os.PathLike, cfg: CorpusConfi
     out = Path(out_dir)
     (out / "clean").mkdir(parents=True, exist_ok=True)
     stats, reports = CleanStats(), []
+    exclude = task_note_ids(cfg.tasks_dir) if cfg.tasks_dir and not cfg.include_task_notes else set()
     # Private (0600) temp files, renamed when complete, deleted on any failure (io.AtomicJsonlFiles).
     with AtomicJsonlFiles({s: out / "clean" / f"{s}.jsonl" for s in ("train", "validation")}) as handles:
-        for split, rec in clean_documents(read_inputs(inputs, cfg, reports), cfg, stats):
+        for split, rec in clean_documents(read_inputs(inputs, cfg, reports), cfg, stats, exclude):
             handles[split].write(json.dumps(rec, ensure_ascii=False) + "\n")
     summary = {
         "read": stats.read, "empty_or_short": stats.empty_or_short,
         "exact_duplicates": stats.exact_duplicates, "near_duplicates": stats.near_duplicates,
         "held_out_test_patients": stats.held_out_test_patients, "kept": dict(stats.kept),
+        "task_notes": ("included" if cfg.include_task_notes else "not checked" if not cfg.tasks_dir else "excluded"),
+        "task_notes_excluded": stats.task_notes_excluded,
         "skipped_records": [str(e) for r in reports for e in getattr(r, "skipped", [])][:1000],
         "n_skipped_records": sum(len(getattr(r, "skipped", [])) for r in reports),
         "config": cfg.model_dump(),

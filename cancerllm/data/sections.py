@@ -3,7 +3,8 @@
 The diagnosis and treatment tasks (paper 2.2.2-2.2.3) take named sections of a note, so
 real notes, whose headers vary by author and hospital, must be cut along those headers.
 
-What is a header (all of `HEADER_VARIANTS`, plus `extra_variants`, case-insensitive):
+What is a header (all of `HEADER_VARIANTS` and `COMBINED_HEADERS` from
+section_headers.yaml, plus `extra_variants`, case-insensitive):
 - it starts a line, after optional indentation and optional numbering ("1)", "2.",
   "(3)", "#", "##") and optional bold markers ("**Plan:**", "**Plan**:", "__Plan__");
 - it is followed by a colon, or stands alone on its line. With a colon the body may
@@ -14,9 +15,15 @@ What is a header (all of `HEADER_VARIANTS`, plus `extra_variants`, case-insensit
 
 Not supported, on purpose: a line-start "Xxx:" that is not a known variant is NOT a
 header, so e.g. "Social History:" text stays inside the current section; add such
-spellings through `extra_variants` (or `section_names.HEADER_VARIANTS`). Headers in the
+spellings through `extra_variants` (`load_header_map(my_headers.yaml)`, or
+section_headers.yaml). Headers in the
 middle of a line are not recognised. The reverse ambiguity is accepted: a numbered plan
 item such as "2. Labs: CBC in two weeks" does start a laboratory-results section.
+
+Combined headers ("Assessment and Plan:", "A/P:", "Impression and Plan:") open the plan
+section: the whole body is the plan (the treatment task's answer) and never runs on
+inside the diagnosis. It is not split into assessment and plan: free text has no mark
+where one ends. A note with both "A/P:" and "Plan:" gets the two bodies joined.
 
 Text before the first header is the "preamble" section; a section that occurs more than
 once has its bodies joined with a newline.
@@ -28,7 +35,10 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
-from cancerllm.data.section_names import HEADER_VARIANTS, SECTIONS
+import os
+
+from cancerllm.data.section_names import COMBINED_HEADERS, HEADER_VARIANTS, SECTIONS
+from cancerllm.errors import ConfigError
 
 PREAMBLE = "preamble"
 
@@ -60,7 +70,8 @@ def _variant_pattern(variant: str) -> str:
 def _header_regex(extra: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[re.Pattern, dict[str, str]]:
     """One regex for every variant (longest first) and the lower-cased variant -> key map."""
     lookup: dict[str, str] = {}
-    for key, variants in list(HEADER_VARIANTS.items()) + [(k, list(v)) for k, v in extra]:
+    defaults = list(HEADER_VARIANTS.items()) + list(COMBINED_HEADERS.items())
+    for key, variants in defaults + [(k, list(v)) for k, v in extra]:
         for v in variants:
             if v.strip():
                 lookup[" ".join(v.lower().split())] = key
@@ -75,6 +86,37 @@ def _header_regex(extra: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[re.Pa
         rf"{_BOLD}[ \t]*"
     )
     return re.compile(pattern, re.IGNORECASE | re.MULTILINE), lookup
+
+
+def load_header_map(path: str | os.PathLike) -> dict[str, list[str]]:
+    """A user's header YAML (the layout of section_headers.yaml) as `extra_variants`.
+
+    `headers:` maps a section key (canonical, or a new one that then becomes its own
+    section) to more spellings; `combined:` maps a canonical key to headers that name
+    two sections and give it the whole body. Anything else is a ConfigError naming it.
+    """
+    import yaml
+    try:
+        data = yaml.safe_load(open(path, encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"section header map {str(path)!r} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"section header map {str(path)!r} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or not data or set(data) - {"headers", "combined"}:
+        extra = sorted(set(data) - {"headers", "combined"}) if isinstance(data, dict) else []
+        raise ConfigError(f"section header map {str(path)!r} must have 'headers:' and/or 'combined:' "
+                          f"mappings" + (f"; unknown: {', '.join(map(str, extra))}" if extra else ""))
+    out: dict[str, list[str]] = {}
+    for part in ("headers", "combined"):
+        for key, variants in (data.get(part) or {}).items():
+            if not isinstance(key, str) or not isinstance(variants, list) or \
+                    not all(isinstance(v, str) and v.strip() for v in variants):
+                raise ConfigError(f"{path}: {part}.{key} must be a list of header spellings (strings)")
+            if part == "combined" and key not in SECTIONS:
+                raise ConfigError(f"{path}: combined.{key}: a combined header must give its body to one of "
+                                  f"{', '.join(SECTIONS)}")
+            out.setdefault(key, []).extend(variants)
+    return out
 
 
 def _extra_key(extra_variants: dict[str, list[str]] | None) -> tuple:

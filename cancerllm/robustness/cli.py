@@ -15,7 +15,10 @@ def _echo_curves(summary: dict) -> None:
                 rec = c.get("recovered_share")
                 extra = (f", normalised {c['average_f1_normalized']:.2f}, recovered "
                          f"{'-' if rec is None else f'{100 * rec:.0f}%'}")
-            typer.echo(f"{task} rate {c['rate']:g} (measured {100 * c['measured_rate']:.1f}%): "
+            all_words = c.get("measured_rate_all_words")
+            of_all = f", {100 * all_words:.1f}% of all words" if all_words is not None else ""
+            typer.echo(f"{task} rate {c['rate']:g} (measured {100 * c['measured_rate']:.1f}% of eligible words"
+                       f"{of_all}): "
                        f"average F1 {c['average_f1']:.2f}{extra}")
     typer.echo(f"tables, results.json and average_f1.png in {summary['out']}")
 
@@ -26,7 +29,10 @@ def counterfactual_cmd(
     tasks_dir: str = typer.Option(..., help="Task folder with phenotype/{train,validation,test}.jsonl."),
     out: str = typer.Option(..., help="Run folder (rerun with the same settings to resume)."),
     rates: str = typer.Option("0.2,0.4,0.6,0.8", help="Shares of training instances to mislabel; 0 is always added."),
-    recipe: str = typer.Option("finetune-tiny", help="Fine-tuning recipe, the same at every rate."),
+    recipe: str = typer.Option(None, help="Fine-tuning recipe, the same at every rate (default: by model size, "
+                                          "finetune-mistral7b over 500 M parameters, else finetune-tiny)."),
+    allow_tiny_recipe: bool = typer.Option(False, "--allow-tiny-recipe",
+                                           help="Run a *-tiny recipe on a model over 500 M parameters."),
     seed: int = typer.Option(0, help="Seed of the corrupted instances and the training subset."),
     limit_test: int = typer.Option(None, help="Only the first N phenotype test records."),
     batch_size: int = typer.Option(16, help="Prompts per generation batch."),
@@ -35,6 +41,9 @@ def counterfactual_cmd(
 ):
     """Fine-tune on phenotype data with a share of wrong answers; score on the clean test split."""
     from cancerllm.robustness.testbeds import run_counterfactual
+    from cancerllm.train.recipe_choice import choose_recipe
+    recipe, why = choose_recipe("finetune", model, recipe, allow_tiny_recipe)
+    typer.echo(f"recipe: {why}")
     _echo_curves(run_counterfactual(model, tasks_dir, out, rates, recipe, override or [], seed, limit_test,
                                     batch_size, max_new_tokens))
 
@@ -58,8 +67,40 @@ def misspell_cmd(
     limit: int = typer.Option(None, help="Only the first N test records per task."),
     batch_size: int = typer.Option(16, help="Prompts per generation batch."),
     max_new_tokens: int = typer.Option(None, help="Override the task's new-token limit."),
+    where: str = typer.Option("test", help="What is misspelled: test (inputs at evaluation), train (the "
+                                           "training inputs, fine-tuning at every rate, as the paper) or both."),
+    basis: str = typer.Option("eligible", help="The rate is a share of the 'eligible' words or of 'all' words; "
+                                               "both measured rates are reported."),
+    recipe: str = typer.Option(None, help="Fine-tuning recipe for --where train/both (default: by model size)."),
+    allow_tiny_recipe: bool = typer.Option(False, "--allow-tiny-recipe",
+                                           help="Run a *-tiny recipe on a model over 500 M parameters."),
+    override: list[str] = typer.Argument(None, help="key=value recipe overrides (--where train/both)."),
 ):
-    """Misspell a share of the words of the test inputs; score with and without the normaliser."""
+    """Misspell a share of the words of the test (or training) inputs; score with and without the normaliser."""
     from cancerllm.robustness.testbeds import run_misspell
+    if where != "test":
+        from cancerllm.train.recipe_choice import choose_recipe
+        recipe, why = choose_recipe("finetune", model, recipe, allow_tiny_recipe)
+        typer.echo(f"recipe: {why}")
     _echo_curves(run_misspell(model, tasks_dir, out, rates, adapter, tasks, normalize_spelling, vocab_from,
-                              abbreviations, seed, limit, batch_size, max_new_tokens))
+                              abbreviations, seed, limit, batch_size, max_new_tokens, where=where, basis=basis,
+                              recipe=recipe, overrides=override or []))
+
+
+@app.command("compare")
+def compare_cmd(
+    run: list[str] = typer.Option(..., "--run", help="NAME=DIR of a finished testbed run, repeatable."),
+    out: str = typer.Option(..., help="Folder for table_<task>.csv, tables.md, summary.json."),
+):
+    """Several models' testbed runs side by side with the mean over rates (Tables 5 and 6)."""
+    from cancerllm.errors import ConfigError
+    from cancerllm.robustness.side_by_side import side_by_side
+    runs = {}
+    for item in run:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--run {item!r} is not NAME=DIR")
+        runs[name] = path
+    side_by_side(runs, out)
+    from pathlib import Path
+    typer.echo((Path(out) / "tables.md").read_text())

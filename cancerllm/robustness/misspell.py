@@ -19,6 +19,14 @@ Which words are eligible (the denominator of the rate):
   from the EHR template and are not typed, so real notes do not misspell them;
 - not inside an e-mail address or URL.
 
+Two rates, both always reported: over the *eligible* words (the denominator above) and
+over *all* words (every token, numbers and acronyms included: the paper's "of the
+words in a sentence"). Clinical text has many numbers, acronyms and short words, so a
+nominal 20 % of eligible words is only about 10 % of all words. `basis` picks which one
+the nominal rate means: "eligible" (default) or "all" (rate x all words are misspelled,
+drawn from the eligible ones; a text with too few eligible words gets all of them, and
+the shortfall is counted as `capped_words`).
+
 How many: a text with E eligible words gets floor or ceil of rate x E misspelled words
 (sampled without replacement). Plain `round` would be biased on short texts (2 % of a
 20-word sentence rounds to 0 every time), so `misspell_text` rounds stochastically and
@@ -246,9 +254,17 @@ def misspell_text(text: str, rate: float, rng: random.Random, *, count: int | No
     return "".join(parts), stats
 
 
+BASES = ("eligible", "all")
+
+
+def all_words(text: str) -> int:
+    """Every token (maximal run of letters and digits) of `text`: the 'all words' denominator."""
+    return sum(1 for _ in TOKEN.finditer(text))
+
+
 def misspell_records(records: Iterable[dict], rate: float, seed: int, fields: Sequence[str] = ("context",),
                      *, ops: Sequence[str] = OPERATIONS, skip_headers: bool = True,
-                     with_changes: bool = False) -> tuple[list[dict], dict]:
+                     with_changes: bool = False, basis: str = "eligible") -> tuple[list[dict], dict]:
     """Copies of `records` with `rate` of the eligible words of each `fields` misspelled.
 
     The inputs are not modified. Counts use systematic rounding over the corpus (random
@@ -256,12 +272,17 @@ def misspell_records(records: Iterable[dict], rate: float, seed: int, fields: Se
     total is within one word of rate x eligible. The report (JSON-serialisable) holds the
     requested and measured rates, word counts, operations used and, with
     `with_changes=True`, every change as {id, field, start, end, old, new, op}.
+    `basis` says whether `rate` is a share of the eligible words or of all words (module
+    doc); the report always gives `measured_rate` (over eligible words) and
+    `measured_rate_all_words`.
     """
     _check_rate(rate)
+    if basis not in BASES:
+        raise ConfigError(f"unknown misspelling rate basis {basis!r}; known: {', '.join(BASES)}")
     rng = random.Random(seed)
     offset = rng.random()
     out: list[dict] = []
-    total_eligible = total_misspelled = 0
+    total_eligible = total_misspelled = total_words = total_basis = capped = 0
     ops_used: Counter = Counter()
     changes: list[dict] = []
     for n, record in enumerate(records):
@@ -271,9 +292,13 @@ def misspell_records(records: Iterable[dict], rate: float, seed: int, fields: Se
             if not isinstance(text, str):
                 raise InputError(f"record {n} (id {rec.get('id')}) has no text field {name!r} to misspell")
             eligible = len(eligible_words(text, skip_headers))
-            before = math.floor(rate * total_eligible + offset)
+            words = all_words(text)
+            before = math.floor(rate * total_basis + offset)
             total_eligible += eligible
-            k = math.floor(rate * total_eligible + offset) - before
+            total_words += words
+            total_basis += eligible if basis == "eligible" else words
+            k = math.floor(rate * total_basis + offset) - before
+            capped += max(0, k - eligible)
             rec[name], stats = misspell_text(text, rate, rng, count=min(k, eligible), ops=ops,
                                              skip_headers=skip_headers)
             total_misspelled += stats.misspelled
@@ -283,9 +308,11 @@ def misspell_records(records: Iterable[dict], rate: float, seed: int, fields: Se
                              "old": c.old, "new": c.new, "op": c.op} for c in stats.changes]
         out.append(rec)
     report = {
-        "rate": rate, "seed": seed, "fields": list(fields), "records": len(out),
-        "eligible_words": total_eligible, "misspelled_words": total_misspelled,
+        "rate": rate, "basis": basis, "seed": seed, "fields": list(fields), "records": len(out),
+        "eligible_words": total_eligible, "all_words": total_words, "misspelled_words": total_misspelled,
         "measured_rate": total_misspelled / total_eligible if total_eligible else 0.0,
+        "measured_rate_all_words": total_misspelled / total_words if total_words else 0.0,
+        "capped_words": capped,
         "ops": dict(sorted(ops_used.items())),
     }
     if with_changes:

@@ -11,11 +11,18 @@ reference) `run_misspell`:
      as they were, or "corrected" to another word, and how many clean words it changed.
 At rate 0 the normalised run shows what the normaliser costs on clean text.
 
-Design choice, unlike the paper: the paper misspells the *training* data of the
-diagnosis and treatment tasks; here the model is trained on clean data and only its
-evaluation inputs are misspelled. That isolates the model's robustness to noisy input
-(what a deployed model meets) from its ability to learn from noisy labels, and needs one
-model instead of one per rate. Training on misspelled data is not supported.
+What is misspelled (`where`):
+- "test" (default): the model is trained on clean data and only its evaluation inputs
+  are misspelled. That isolates robustness to noisy input (what a deployed model meets)
+  and needs one model instead of one per rate;
+- "train": as the paper (2.5: "when constructing the training dataset ... we set the
+  misspelling rate"): at each rate the training inputs of the task are misspelled, the
+  model is instruction-tuned on them with `recipe` (OUT/<task>/rate-R/train/, the same
+  recipe and seed at every rate; rate 0 trains the clean reference) and evaluated on
+  the clean test split;
+- "both": trained on misspelled inputs and tested on misspelled inputs.
+`basis` says what the rate is a share of: "eligible" words or "all" words (misspell.py);
+both measured rates are reported for every rate, for the training and the test inputs.
 
 The normaliser's vocabulary is learned from clean *training* text only: by default the
 training contexts of the evaluated tasks (`vocab_from` may name a task folder, a corpus
@@ -37,10 +44,11 @@ from pathlib import Path
 from cancerllm.errors import InputError
 from cancerllm.io import atomic_write_json, atomic_write_jsonl, read_jsonl
 from cancerllm.robustness.bed_common import begin_testbed, evaluate_records, model_name, parse_rates, rate_name
-from cancerllm.robustness.misspell import TOKEN, misspell_records
+from cancerllm.robustness.misspell import BASES, TOKEN, misspell_records
 from cancerllm.robustness.normalize import SpellingNormalizer, load_abbreviations
 
 PAPER_RATES = (0.02, 0.04, 0.06, 0.08, 0.2, 0.4, 0.6, 0.8)
+WHERE = ("test", "train", "both")
 TASKS = ("diagnosis", "treatment")
 FIELD = "context"
 
@@ -132,8 +140,13 @@ def run_misspell(model: str | os.PathLike, tasks_dir: str | os.PathLike, out: st
                  tasks: str | Sequence[str] = TASKS, normalize_spelling: bool = False,
                  vocab_from: str | os.PathLike | None = None, abbreviations: str | os.PathLike | None = None,
                  seed: int = 0, limit: int | None = None, batch_size: int = 16,
-                 max_new_tokens: int | None = None, split: str = "test", mode: str = "reference") -> dict:
+                 max_new_tokens: int | None = None, split: str = "test", mode: str = "reference",
+                 where: str = "test", basis: str = "eligible", recipe: str | None = None,
+                 overrides: list[str] | None = None) -> dict:
     """Sweep the misspelling rates (see the module doc); returns the curve summary.
+
+    `where` "train"/"both" fine-tunes `model` per task and rate with `recipe` (required
+    then; `adapter` must be None: the adapter is what is trained).
 
     Writes OUT/config.yaml, run.json, <task>/rate-R/..., results.json, tables.md,
     table_<task>.csv, table_summary.csv and average_f1.png (`report.write_misspell_report`).
@@ -141,19 +154,34 @@ def run_misspell(model: str | os.PathLike, tasks_dir: str | os.PathLike, out: st
     from cancerllm.evaluate.generation import read_split
     from cancerllm.robustness.report import write_misspell_report
     from cancerllm.tasks.registry import expand_tasks
+    from cancerllm.errors import ConfigError
     tasks = expand_tasks(tasks)
     rates = parse_rates(rates)
+    if where not in WHERE:
+        raise ConfigError(f"unknown misspelling target {where!r}; known: {', '.join(WHERE)}")
+    if basis not in BASES:
+        raise ConfigError(f"unknown misspelling rate basis {basis!r}; known: {', '.join(BASES)}")
+    finetune_cfg = None
+    if where != "test":
+        if recipe is None or adapter is not None:
+            raise ConfigError("misspelling the training data fine-tunes the model at every rate: give a "
+                              "fine-tuning recipe and a base model without --adapter")
+        from cancerllm.config import load_config
+        from cancerllm.train.finetune import FinetuneConfig
+        finetune_cfg = load_config(FinetuneConfig, recipe, overrides or [])
     config = {"testbed": "misspell", "model": str(model), "adapter": str(adapter) if adapter else None,
               "model_label": model_name(model, adapter), "tasks_dir": str(tasks_dir), "tasks": tasks,
               "split": split, "normalize_spelling": normalize_spelling,
               "vocab_from": str(vocab_from) if vocab_from else None,
               "abbreviations": str(abbreviations) if abbreviations else None, "seed": seed, "limit": limit,
               "batch_size": batch_size, "max_new_tokens": max_new_tokens, "mode": mode,
-              "fields": [FIELD], "rates": rates}
+              "fields": [FIELD], "rates": rates, "where": where, "basis": basis,
+              "recipe": str(recipe) if recipe else None, "overrides": list(overrides or []),
+              "finetune": finetune_cfg.model_dump(mode="json") if finetune_cfg else None}
     out = begin_testbed(out, config, seed, stage="robust.misspell")
     data = {t: read_split(tasks_dir, t, split)[:limit] for t in tasks}
     norm = _LazyNormalizer(out, config) if normalize_spelling else None
-    results = {t: [_run_rate(t, rate, data[t], norm, out, config) for rate in rates] for t in tasks}
+    results = {t: [_run_rate(t, rate, data[t], norm, out, config, finetune_cfg) for rate in rates] for t in tasks}
     return write_misspell_report(out, config, results)
 
 
@@ -179,23 +207,36 @@ def _inputs(records: Sequence[dict]) -> list[dict]:
 
 
 def _run_rate(task: str, rate: float, records: list[dict], norm: _LazyNormalizer | None, out: Path,
-              config: dict) -> dict:
+              config: dict, finetune_cfg=None) -> dict:
     folder = out / task / rate_name(rate)
     if (folder / "result.json").is_file():
         print(f"[robust] misspell {task} rate {rate:g}: done earlier, skipping", flush=True)
         return json.loads((folder / "result.json").read_text(encoding="utf-8"))
     print(f"[robust] misspell {task} rate {rate:g}: {len(records)} records", flush=True)
-    noisy, report = misspell_records(records, rate, config["seed"], (FIELD,), with_changes=True)
+    where, basis = config["where"], config["basis"]
+    weights, train_info = (config["model"], config["adapter"]), None
+    if where != "test":
+        weights, train_info = _train_misspelled(task, rate, folder, config, finetune_cfg)
+    test_rate = rate if where != "train" else 0.0
+    noisy, report = misspell_records(records, test_rate, config["seed"], (FIELD,), with_changes=True, basis=basis)
     atomic_write_json(folder / "misspellings.json", report)
     atomic_write_jsonl(folder / "inputs_misspelled.jsonl", _inputs(noisy))
 
     def evaluate(inputs: list[dict], name: str) -> dict:
-        return evaluate_records(config["model"], config["adapter"], task, inputs, folder / name,
+        return evaluate_records(*weights, task, inputs, folder / name,
                                 config["batch_size"], config["max_new_tokens"], config["mode"])
 
-    result = {"task": task, "rate": rate, "measured_rate": report["measured_rate"],
-              "eligible_words": report["eligible_words"], "misspelled_words": report["misspelled_words"],
-              "ops": report["ops"], "n": len(records), "misspelled": evaluate(noisy, "predictions.jsonl")}
+    measured = train_info if where == "train" else report
+    result = {"task": task, "rate": rate, "where": where, "basis": basis,
+              "measured_rate": measured["measured_rate"],
+              "measured_rate_all_words": measured["measured_rate_all_words"],
+              "eligible_words": measured["eligible_words"], "all_words": measured["all_words"],
+              "misspelled_words": measured["misspelled_words"], "ops": measured["ops"],
+              "test_inputs": {k: report[k] for k in ("measured_rate", "measured_rate_all_words", "eligible_words",
+                                                     "all_words", "misspelled_words")},
+              "n": len(records), "misspelled": evaluate(noisy, "predictions.jsonl")}
+    if train_info is not None:
+        result["training_inputs"] = train_info
     if norm is not None:
         fixed, summary = norm.get().normalize_records(noisy, (FIELD,))
         atomic_write_jsonl(folder / "inputs_normalized.jsonl", _inputs(fixed))
@@ -204,4 +245,26 @@ def _run_rate(task: str, rate: float, records: list[dict], norm: _LazyNormalizer
                                 **word_restoration(records, noisy, fixed)}
         result["normalized"] = evaluate(fixed, "predictions_normalized.jsonl")
     atomic_write_json(folder / "result.json", result)
+    if where != "test":
+        import shutil
+        shutil.rmtree(folder / "train" / "checkpoints", ignore_errors=True)   # the adapter stays
     return result
+
+
+def _train_misspelled(task: str, rate: float, folder: Path, config: dict, cfg) -> tuple[tuple, dict]:
+    """Fine-tune on the task's training inputs with `rate` misspelled: ((model, adapter), report)."""
+    from cancerllm.evaluate.generation import read_split
+    from cancerllm.robustness.bed_common import final_weights, write_task_copy
+    from cancerllm.robustness.counterfactual_bed import training_subset
+    from cancerllm.train.common import last_checkpoint
+    from cancerllm.train.finetune import finetune
+    train = training_subset(read_split(config["tasks_dir"], task, "train"), cfg.max_train_samples, config["seed"])
+    noisy, report = misspell_records(train, rate, config["seed"] + 1, (FIELD,), basis=config["basis"])
+    write_task_copy(config["tasks_dir"], folder / "tasks", task, noisy)
+    train_dir = folder / "train"
+    if not (train_dir / "train_metrics.json").is_file():   # written last by a finished training run
+        finetune(config["model"], folder / "tasks", train_dir, task, cfg, resume=last_checkpoint(train_dir) is not None)
+    info = {k: report[k] for k in ("measured_rate", "measured_rate_all_words", "eligible_words", "all_words",
+                                   "misspelled_words", "capped_words", "ops")}
+    info["n_train"] = len(train)
+    return final_weights(train_dir, config["model"]), info

@@ -111,12 +111,13 @@ def write_counterfactual_report(out: Path, config: dict, rows: list[dict]) -> di
 
 def misspell_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     """One task: a row per rate and input (misspelled, normalised when run)."""
-    header = ["rate", "measured rate", "input"] + SCORE_HEADER
+    header = ["rate", "measured rate (eligible words)", "measured rate (all words)", "input"] + SCORE_HEADER
     body = []
     for r in rows:
         for key, label in (("misspelled", "misspelled" if r["rate"] else "clean"), ("normalized", "normalised")):
             if key in r:
-                body.append([rate_label(r["rate"]), percent(r["measured_rate"]), label] + score_cells(r[key]["scores"]))
+                body.append([rate_label(r["rate"]), percent(r["measured_rate"]),
+                             percent(r.get("measured_rate_all_words")), label] + score_cells(r[key]["scores"]))
     return header, body
 
 
@@ -128,6 +129,7 @@ def misspell_curves(results: dict[str, list[dict]]) -> dict[str, list[dict]]:
         curve = []
         for r in rows:
             point = {"rate": r["rate"], "measured_rate": r["measured_rate"],
+                     "measured_rate_all_words": r.get("measured_rate_all_words"),
                      "average_f1": r["misspelled"]["scores"]["average_f1"]}
             if "normalized" in r:
                 point["average_f1_normalized"] = r["normalized"]["scores"]["average_f1"]
@@ -140,13 +142,14 @@ def misspell_curves(results: dict[str, list[dict]]) -> dict[str, list[dict]]:
 
 
 def summary_table(curves: dict[str, list[dict]]) -> tuple[list[str], list[list[str]]]:
-    header = ["task", "rate", "measured rate", "average F1 misspelled", "average F1 normalised",
-              "recovered share", "misspelled words restored"]
+    header = ["task", "rate", "measured rate (eligible words)", "measured rate (all words)", "average F1 misspelled",
+              "average F1 normalised", "recovered share", "misspelled words restored"]
     body = []
     for task, curve in curves.items():
         for c in curve:
             norm = "average_f1_normalized" in c
-            body.append([task, rate_label(c["rate"]), percent(c["measured_rate"]), f"{c['average_f1']:.2f}",
+            body.append([task, rate_label(c["rate"]), percent(c["measured_rate"]),
+                         percent(c.get("measured_rate_all_words")), f"{c['average_f1']:.2f}",
                          f"{c['average_f1_normalized']:.2f}" if norm else "–",
                          percent(c.get("recovered_share"), 0), percent(c.get("words_restored_share"), 0)])
     return header, body
@@ -230,7 +233,10 @@ def robustness_section(out_dir: str | os.PathLike, relative_to: str | os.PathLik
         cfg = data["config"]
         if data.get("testbed") == "misspell":
             n = {t: rows[0]["n"] for t, rows in data["results"].items() if rows}
-            parts += [f"### Misspelled inputs ({cfg['model_label']}, trained on clean data)", "",
+            where = {"test": "trained on clean data, misspelled test inputs",
+                     "train": "trained on misspelled inputs at each rate, clean test inputs",
+                     "both": "trained and tested on misspelled inputs"}[cfg.get("where", "test")]
+            parts += [f"### Misspelled inputs ({cfg['model_label']}, {where})", "",
                       f"Test records per task: {n}; seed {data['seed']}; normaliser "
                       f"{'on' if cfg['normalize_spelling'] else 'off'}. Recovered share = (F1 normalised "
                       "- F1 misspelled) / (F1 clean - F1 misspelled), '–' when under "

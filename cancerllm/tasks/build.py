@@ -26,7 +26,7 @@ from cancerllm.tasks.registry import expand_tasks, get_task
 MAX_LISTED_SKIPS = 1000  # per task in summary.json; the count is always complete
 
 
-def build_task(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, task: str,
+def build_task(corpus_dir: str | os.PathLike | None, out_dir: str | os.PathLike, task: str,
                seed: int = 0, save_hf: bool = True,
                options: dict | None = None) -> tuple[dict[str, int], list[ReadReport]]:
     """(records per split, the read report of each input file) for one task.
@@ -41,7 +41,7 @@ def build_task(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, task: 
     reports: list[ReadReport] = []
     # Private (0600) temp files, renamed when complete, deleted on any failure (io.AtomicJsonlFiles).
     with AtomicJsonlFiles({s: tdir / f"{s}.jsonl" for s in SPLITS}) as handles:
-        for rec in spec.build(str(corpus_dir), reports, **opts):
+        for rec in spec.build(None if corpus_dir is None else str(corpus_dir), reports, **opts):
             split = assign_split(str(rec.get("patient_id", rec["id"])), seed)
             rec["split"] = split
             handles[split].write(json.dumps(rec, ensure_ascii=False) + "\n")
@@ -62,7 +62,7 @@ def _save_hf(tdir: Path) -> None:
         DatasetDict(ds).save_to_disk(str(tdir / "hf"))
 
 
-def build_tasks(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, tasks: str = "all",
+def build_tasks(corpus_dir: str | os.PathLike | None, out_dir: str | os.PathLike, tasks: str = "all",
                 seed: int = 0, save_hf: bool = True, options: dict | None = None) -> dict:
     """Build `tasks` ("all" or comma list); write and return OUT/summary.json.
 
@@ -70,29 +70,38 @@ def build_tasks(corpus_dir: str | os.PathLike, out_dir: str | os.PathLike, tasks
     option no selected task declares is a ConfigError, not silently ignored.
     The summary holds `counts` (task -> split -> records), `n_skipped` (task -> input
     records skipped as malformed), `skipped` (task -> the first 1000 as file:line reasons)
-    and `options` (task -> the build options used, defaults filled in), so a model is
-    later asked in the form it was trained on.
+    `options` (task -> the build options used, defaults filled in), so a model is
+    later asked in the form it was trained on, and `inputs` (what the annotation reader,
+    label map and patient lookup did). `corpus_dir` may be None when `options` name the
+    notes and/or annotations.
     """
-    if not Path(corpus_dir).is_dir():
+    options = dict(options or {})
+    if corpus_dir is None and not (options.get("notes") or options.get("annotations")):
+        raise InputError("no input: give a corpus folder, notes or annotations")
+    if corpus_dir is not None and not Path(corpus_dir).is_dir():
         raise InputError(f"corpus folder {str(corpus_dir)!r} does not exist")
     names = expand_tasks(tasks)
-    options = dict(options or {})
     declared = {k for t in names for k in get_task(t).options}
     unknown = sorted(set(options) - declared)
     if unknown:
         raise ConfigError(f"unknown task option(s) {', '.join(unknown)} for tasks {', '.join(names)}; "
                           f"known: {', '.join(sorted(declared)) or 'none'}")
-    counts, skipped, used = {}, {}, {}
+    counts, skipped, used, inputs = {}, {}, {}, {}
     for task in names:
         counts[task], reports = build_task(corpus_dir, out_dir, task, seed, save_hf, options)
         skipped[task] = [str(e) for r in reports for e in r.skipped]
         used[task] = {k: options.get(k, v) for k, v in get_task(task).options.items()}
+        info = [r.info for r in reports if getattr(r, "info", None)]
+        if info:
+            inputs[task] = info
     summary = {"seed": seed, "counts": counts, "n_skipped": {t: len(s) for t, s in skipped.items()},
-               "skipped": {t: s[:MAX_LISTED_SKIPS] for t, s in skipped.items()}, "options": used}
+               "skipped": {t: s[:MAX_LISTED_SKIPS] for t, s in skipped.items()}, "options": used,
+               "inputs": inputs}
     if not any(sum(c.values()) for c in counts.values()):
         first = next((s[0] for s in skipped.values() if s), None)
         hint = f"; {sum(summary['n_skipped'].values())} record(s) skipped, first: {first}" if first else ""
-        raise InputError(f"no task records could be built from {str(corpus_dir)!r} "
+        where = repr(str(corpus_dir)) if corpus_dir is not None else "the notes / annotations given"
+        raise InputError(f"no task records could be built from {where} "
                          f"(expected notes.jsonl and/or phenotypes.jsonl){hint}")
     atomic_write_json(Path(out_dir) / "summary.json", summary)
     return summary

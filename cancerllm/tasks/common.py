@@ -21,18 +21,23 @@ def numbered_sections(sections: dict[str, str], keys: list[str]) -> str:
     return render_sections(sections, keys, numbered=True)
 
 
-def iter_corpus_file(corpus_dir: str, name: str,
-                     reports: list[ReadReport]) -> Iterator[tuple[dict, Document, ReadReport]]:
-    """(record, document, report) for each readable record of CORPUS/<name> (JSONL).
+def iter_corpus_file(corpus_dir: str | None, name: str, reports: list[ReadReport], path: str | None = None,
+                     text_field: str = "text", id_field: str = "id",
+                     patient_field: str = "patient_id") -> Iterator[tuple[dict, Document, ReadReport]]:
+    """(record, document, report) for each readable record of CORPUS/<name> (JSONL), or of
+    `path` (a file or folder in any format the readers take: JSONL, CSV, TSV, Parquet, txt).
 
     The record is the line's fields with `id` and `patient_id` as strings ("" for no
     patient) and the cleaned `text`. The file's report is appended to `reports` when the
-    file has been read to its end; a missing file yields nothing and reports nothing.
+    file has been read to its end; a missing CORPUS file yields nothing and reports
+    nothing (a missing `path` is an InputError).
     """
-    path = Path(corpus_dir) / name
-    if not path.exists():
-        return
-    stream = iter_documents(path, fmt="jsonl")
+    if path is None:
+        if corpus_dir is None or not (Path(corpus_dir) / name).exists():
+            return
+        stream = iter_documents(Path(corpus_dir) / name, fmt="jsonl")
+    else:
+        stream = iter_documents(path, text_field, id_field, patient_field)
     for doc in stream:
         record = {**doc.metadata, "id": doc.id, "patient_id": doc.patient_id or "", "text": doc.text}
         yield record, doc, stream.report
@@ -43,21 +48,31 @@ def _is_str_map(value) -> bool:
     return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
 
 
-def iter_note_sections(corpus_dir: str, reports: list[ReadReport]) -> Iterator[tuple[dict, dict[str, str]]]:
-    """Yield (note record, sections) for every clinic note of a corpus folder.
+def iter_note_sections(corpus_dir: str | None, reports: list[ReadReport], notes: str | None = None,
+                       text_field: str = "text", id_field: str = "id", patient_field: str = "patient_id",
+                       header_map: str | None = None) -> Iterator[tuple[dict, dict[str, str]]]:
+    """Yield (note record, sections) for every clinic note of CORPUS/notes.jsonl or `notes`.
 
-    Synthetic notes carry a `sections` dict; other notes are parsed from their text. A
-    `sections` field that is not an object of strings is reported, not guessed at.
+    Synthetic notes carry a `sections` dict; other notes are parsed from their text, with
+    the headers of `header_map` (a YAML file, `sections.load_header_map`) added to the
+    defaults. A `sections` field that is not an object of strings is reported, not guessed at.
     """
-    from cancerllm.data.sections import parse_sections
-    for rec, doc, report in iter_corpus_file(corpus_dir, "notes.jsonl", reports):
+    from cancerllm.data.sections import load_header_map, parse_sections
+    extra = load_header_map(header_map) if header_map else None
+    for rec, doc, report in iter_corpus_file(corpus_dir, "notes.jsonl", reports, notes, text_field, id_field,
+                                             patient_field):
         sections = rec.get("sections")
         if not sections:
-            sections = parse_sections(rec["text"])
+            sections = parse_sections(rec["text"], extra)
         elif not _is_str_map(sections):
             report.reject(doc, "field 'sections' is not an object of strings")
             continue
         yield rec, sections
+
+
+# Build options of the note tasks (TaskSpec.options): where the notes are and how headers read.
+NOTE_OPTIONS = {"notes": None, "text_field": "text", "id_field": "id", "patient_field": "patient_id",
+                "header_map": None}
 
 
 def section_task_builder(task: str, instruction: str, input_keys: list[str], response_key: str,
@@ -66,8 +81,8 @@ def section_task_builder(task: str, instruction: str, input_keys: list[str], res
 
     Notes whose response section is empty, or whose input sections are all empty, give no record.
     """
-    def build(corpus_dir: str, reports: list[ReadReport]) -> Iterator[dict]:
-        for rec, sections in iter_note_sections(corpus_dir, reports):
+    def build(corpus_dir: str | None, reports: list[ReadReport], **notes_options) -> Iterator[dict]:
+        for rec, sections in iter_note_sections(corpus_dir, reports, **notes_options):
             response = sections.get(response_key, "").strip()
             if not response or not any(sections.get(k, "").strip() for k in input_keys):
                 continue

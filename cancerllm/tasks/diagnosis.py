@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cancerllm.data.section_names import DIAGNOSIS_INPUT
-from cancerllm.tasks.common import numbered_sections, section_task_builder
+from cancerllm.tasks.common import NOTE_OPTIONS, numbered_sections, section_task_builder
 from cancerllm.tasks.registry import TaskSpec, register
 
 INSTRUCTION = ("You are a medical expert. This task involves generating the diagnosis based on "
@@ -16,5 +16,5 @@ def diagnosis_context(sections: dict[str, str]) -> str:
 
 SPEC = register(TaskSpec(name="diagnosis", instruction=INSTRUCTION,
                          build=section_task_builder("diagnosis", INSTRUCTION, DIAGNOSIS_INPUT, "diagnosis", "dx"),
-                         max_input_tokens=1500, max_new_tokens=500,
+                         max_input_tokens=1500, max_new_tokens=500, options=NOTE_OPTIONS,
                          description="Generate the diagnosis from six clinic-note sections."))

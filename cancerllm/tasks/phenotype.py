@@ -105,10 +105,22 @@ def entities_problem(entities) -> str | None:
     return None
 
 
-def build(corpus_dir: str, reports: list[ReadReport], context_form: str = DEFAULT_CONTEXT_FORM) -> Iterator[dict]:
-    """Eight question records per sentence of CORPUS/phenotypes.jsonl; bad lines go to `reports`."""
+def build(corpus_dir: str | None, reports: list[ReadReport], context_form: str = DEFAULT_CONTEXT_FORM,
+          annotations: str | None = None, annotation_format: str = "auto", label_map: str | None = None,
+          ignore_labels: bool = False, patient_map: str | None = None) -> Iterator[dict]:
+    """Eight question records per sentence; bad input records go to `reports`.
+
+    Sentences come from CORPUS/phenotypes.jsonl, or, with `annotations`, from a
+    hospital's annotated notes (span JSON, BIO/CoNLL or BRAT; see phenotype_annotations).
+    """
     from cancerllm.tasks.common import iter_corpus_file
     phenotype_context("x", "Q?", context_form)  # an unknown form fails before any file is read
+    if annotations:
+        from cancerllm.tasks.phenotype_annotations import annotation_sentences
+        for sent in annotation_sentences(annotations, reports, annotation_format, label_map, ignore_labels,
+                                         patient_map):
+            yield from records_for_sentence(sent, context_form)
+        return
     for sent, doc, report in iter_corpus_file(corpus_dir, "phenotypes.jsonl", reports):
         problem = entities_problem(sent.get("entities", []))
         if problem:
@@ -117,6 +129,8 @@ def build(corpus_dir: str, reports: list[ReadReport], context_form: str = DEFAUL
         yield from records_for_sentence(sent, context_form)
 
 
+OPTIONS = {"context_form": DEFAULT_CONTEXT_FORM, "annotations": None, "annotation_format": "auto",
+           "label_map": None, "ignore_labels": False, "patient_map": None}
 SPEC = register(TaskSpec(name="phenotype", instruction=INSTRUCTION, build=build,
-                         max_input_tokens=1500, max_new_tokens=50, options={"context_form": DEFAULT_CONTEXT_FORM},
+                         max_input_tokens=1500, max_new_tokens=50, options=OPTIONS,
                          description="Answer 8 phenotype questions per sentence (Table 1)."))

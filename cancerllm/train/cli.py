@@ -9,17 +9,23 @@ app = typer.Typer(no_args_is_help=True, help="train stage")
 
 @app.command("pretrain")
 def pretrain_cmd(
-    recipe: str = typer.Option("pretrain-tiny", help="Recipe name in recipes/ or a YAML path."),
+    recipe: str = typer.Option(None, help="Recipe name in recipes/ or a YAML path (default: by model size, "
+                                          "pretrain-mistral7b over 500 M parameters, else pretrain-tiny)."),
     model: str = typer.Option(..., help="Local model directory to continue pre-training."),
     data: str = typer.Option(..., help="Packed corpus (DatasetDict on disk with input_ids blocks)."),
     out: str = typer.Option(..., help="Run folder: adapter/ or model/, checkpoints/, metrics."),
     resume: bool = typer.Option(False, help="Continue from the last checkpoint in OUT."),
     merge: bool = typer.Option(False, help="Also write OUT/merged: the adapter folded into the base."),
+    allow_tiny_recipe: bool = typer.Option(False, "--allow-tiny-recipe",
+                                           help="Run a *-tiny recipe on a model over 500 M parameters."),
     override: list[str] = typer.Argument(None, help="key=value recipe overrides, e.g. train.max_steps=20."),
 ):
     """Continued pre-training (next-token loss), LoRA on all linear layers or full-parameter."""
     from cancerllm.config import load_config
     from cancerllm.train.pretrain import PretrainConfig, pretrain
+    from cancerllm.train.recipe_choice import choose_recipe
+    recipe, why = choose_recipe("pretrain", model, recipe, allow_tiny_recipe)
+    typer.echo(f"recipe: {why}")
     cfg = load_config(PretrainConfig, recipe, override or [])
     m = pretrain(model, data, out, cfg, resume=resume, merge=merge)
     typer.echo(f"steps {m['global_step']}, train loss {m['train_loss']:.4f}, eval loss {m['eval_loss']}, "
@@ -28,18 +34,24 @@ def pretrain_cmd(
 
 @app.command("finetune")
 def finetune_cmd(
-    recipe: str = typer.Option("finetune-tiny", help="Recipe name in recipes/ or a YAML path."),
+    recipe: str = typer.Option(None, help="Recipe name in recipes/ or a YAML path (default: by model size, "
+                                          "finetune-mistral7b over 500 M parameters, else finetune-tiny)."),
     model: str = typer.Option(..., help="Local model directory (e.g. a merged pre-trained model)."),
     tasks_dir: str = typer.Option(..., help="Task folder: TASKS/<task>/{train,validation}.jsonl."),
     task: str = typer.Option("all", help="phenotype, diagnosis, treatment, a comma list, or all."),
     out: str = typer.Option(..., help="Run folder (with --per-task: OUT/<task>/ each)."),
     per_task: bool = typer.Option(False, help="One adapter per task instead of one multi-task adapter."),
     resume: bool = typer.Option(False, help="Continue from the last checkpoint in OUT."),
+    allow_tiny_recipe: bool = typer.Option(False, "--allow-tiny-recipe",
+                                           help="Run a *-tiny recipe on a model over 500 M parameters."),
     override: list[str] = typer.Argument(None, help="key=value recipe overrides, e.g. lora.r=16."),
 ):
     """Instruction tuning with LoRA; the loss covers the response (and EOS) only."""
     from cancerllm.config import load_config
     from cancerllm.train.finetune import FinetuneConfig, finetune, finetune_per_task
+    from cancerllm.train.recipe_choice import choose_recipe
+    recipe, why = choose_recipe("finetune", model, recipe, allow_tiny_recipe)
+    typer.echo(f"recipe: {why}")
     cfg = load_config(FinetuneConfig, recipe, override or [])
     if per_task:
         runs = finetune_per_task(model, tasks_dir, out, task, cfg, resume=resume)

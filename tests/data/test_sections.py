@@ -91,3 +91,21 @@ def test_parser_never_crashes_and_offsets_are_consistent(pieces):
         prev_end = s.body_end
     parsed = parse_sections(text)
     assert set(parsed) == {s.key for s in secs}
+
+
+@pytest.mark.parametrize("header", ["Assessment and Plan:", "A/P:", "Impression and Plan:", "ASSESSMENT/PLAN:",
+                                    "2) A&P:", "**Impression & Plan:**"])
+def test_combined_headers_open_the_plan_and_end_the_diagnosis(header):
+    note = f"Diagnosis: IDC of the left breast\n{header} stable.\n1. continue letrozole"
+    sections = parse_sections(note)
+    assert sections["diagnosis"] == "IDC of the left breast"
+    assert sections["plan"] == "stable.\n1. continue letrozole" and "assessment" not in sections
+
+
+def test_the_shipped_yaml_is_the_header_map():
+    import yaml
+
+    from cancerllm.data.section_names import COMBINED_HEADERS, HEADERS_FILE
+    data = yaml.safe_load(HEADERS_FILE.read_text())
+    assert data["headers"] == HEADER_VARIANTS and data["combined"] == COMBINED_HEADERS
+    assert set(HEADER_VARIANTS) == set(SECTIONS) and set(COMBINED_HEADERS) <= set(SECTIONS)

@@ -214,7 +214,9 @@ def test_misspell_outputs_tables_json_and_chart(misspell_run):
     rows = list(csv.DictReader(open(out / "table_diagnosis.csv", encoding="utf-8")))
     assert [(r["rate"], r["input"]) for r in rows] == [("0%", "clean"), ("0%", "normalised"),
                                                        ("30%", "misspelled"), ("30%", "normalised")]
-    assert rows[0]["measured rate"] == "0.0%" and rows[0]["n"] == "2"
+    assert rows[0]["measured rate (eligible words)"] == "0.0%" and rows[0]["n"] == "2"
+    assert rows[0]["measured rate (all words)"] == "0.0%"
+    assert float(rows[2]["measured rate (all words)"][:-1]) < float(rows[2]["measured rate (eligible words)"][:-1])
     summary_rows = list(csv.DictReader(open(out / "table_summary.csv", encoding="utf-8")))
     assert [(r["task"], r["rate"]) for r in summary_rows] == [("diagnosis", "0%"), ("diagnosis", "30%"),
                                                               ("treatment", "0%"), ("treatment", "30%")]
@@ -258,3 +260,56 @@ def test_robustness_section_links_images_from_the_report_folder(robust_root, cou
     alone = robustness_section(misspell_run[0])
     assert "### Misspelled inputs" in alone and "recovered share" in alone
     assert "](misspell/average_f1.png)" in alone
+
+
+# ---------------------------------------------------------------- the paper's variant and Tables 5/6
+
+
+def test_misspelling_the_training_data_as_the_paper(tmp_path, tiny_model_dir, tasks_dir):
+    out = tmp_path / "train-side"
+    summary = run_misspell(tiny_model_dir, tasks_dir, out, rates="0.5", tasks="diagnosis", limit=1, batch_size=4,
+                           max_new_tokens=2, where="train", recipe="finetune-tiny", overrides=FAST)
+    clean_train = list(read_jsonl(tasks_dir / "diagnosis" / "train.jsonl"))
+    folder = out / "diagnosis" / "rate-0.5"
+    trained_on = list(read_jsonl(folder / "tasks" / "diagnosis" / "train.jsonl"))
+    assert [r["id"] for r in trained_on] == [r["id"] for r in clean_train]
+    assert all(a["context"] != b["context"] for a, b in zip(clean_train, trained_on))
+    assert (folder / "tasks" / "diagnosis" / "test.jsonl").read_bytes() == (
+        tasks_dir / "diagnosis" / "test.jsonl").read_bytes()
+    result = json.loads((folder / "result.json").read_text())
+    assert result["where"] == "train" and result["test_inputs"]["misspelled_words"] == 0   # tested clean
+    info = result["training_inputs"]
+    assert abs(info["measured_rate"] - 0.5) <= 1 / info["eligible_words"]
+    assert info["measured_rate_all_words"] == info["misspelled_words"] / info["all_words"] < info["measured_rate"]
+    assert (folder / "train" / "adapter").is_dir() and not (folder / "train" / "checkpoints").exists()
+    assert summary["curves"]["diagnosis"][1]["measured_rate"] == info["measured_rate"]
+    with pytest.raises(ConfigError, match="fine-tuning recipe"):
+        run_misspell(tiny_model_dir, tasks_dir, tmp_path / "x", rates="0.5", where="train")
+
+
+def test_the_rate_can_mean_a_share_of_all_words():
+    from cancerllm.robustness.misspell import misspell_records
+    recs = [{"id": "a", "context": "ER 95% PR 80% HER2 1+ invasive ductal carcinoma measuring 23 mm in the left breast"}]
+    _, eligible = misspell_records(recs, 0.5, 0)
+    _, of_all = misspell_records(recs, 0.5, 0, basis="all")
+    assert abs(eligible["measured_rate"] - 0.5) <= 1 / eligible["eligible_words"]
+    # 16 words, 7 eligible ("ER", "95", "HER2", "mm", "in" ... never are): half of all words would be 8,
+    # so all 7 eligible words are misspelled and the missing one is counted
+    assert (of_all["all_words"], of_all["eligible_words"], of_all["misspelled_words"]) == (16, 7, 7)
+    assert of_all["measured_rate_all_words"] == 7 / 16 and of_all["capped_words"] == 1
+    assert of_all["misspelled_words"] > eligible["misspelled_words"]
+    assert eligible["measured_rate_all_words"] < eligible["measured_rate"]
+
+
+def test_robust_compare_puts_models_side_by_side_with_the_mean_over_rates(tmp_path, counterfactual_run):
+    from cancerllm.cli import app
+    out, summary = counterfactual_run
+    res = CliRunner().invoke(app, ["robust", "compare", "--run", f"A={out}", "--run", f"B={out}",
+                                   "--out", str(tmp_path / "cmp")])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(open(tmp_path / "cmp" / "table_phenotype.csv", encoding="utf-8")))
+    assert [(r["model"], r["rate"]) for r in rows] == [("A", "0% (clean)"), ("", "50%"), ("B", "0% (clean)"),
+                                                       ("", "50%")]
+    at_half = summary["curves"]["phenotype"][1]["average_f1"]
+    assert rows[0]["Average F1 (mean over rates)"] == f"{at_half:.2f}" == rows[2]["Average F1 (mean over rates)"]
+    assert "Table 5" in res.output

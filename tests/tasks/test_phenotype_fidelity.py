@@ -87,7 +87,7 @@ def test_cli_builds_either_form_and_records_it(corpus, tmp_path):
                                   "--phenotype-context", form])
         assert res.exit_code == 0, res.output
         assert all(c.startswith(start) for c in _contexts(out))
-        assert json.loads((out / "summary.json").read_text())["options"]["phenotype"] == {"context_form": form}
+        assert json.loads((out / "summary.json").read_text())["options"]["phenotype"]["context_form"] == form
     res = runner.invoke(app, ["data", "tasks", "--in", str(corpus), "--out", str(tmp_path / "x"),
                               "--phenotype-context", "inline"])
     assert res.exit_code != 0 and "unknown phenotype context form" in res.output
