@@ -226,6 +226,7 @@ def test_date_shift_secret_from_a_file_or_the_environment(tmp_path, monkeypatch)
     texts = {(tmp_path / f"o{i}.jsonl").read_text(encoding="utf-8") for i in (1, 2, 3)}
     assert len(texts) == 1 and "03/14/2023" not in texts.pop()  # one secret, one shift
     assert by_env["date_shift"] == "keyed by the secret from the environment" and "option" in by_option["date_shift"]
+    assert "s3cret" not in json.dumps(by_env) + by_file.output  # the secret is never reported
     assert oct((tmp_path / "o3.jsonl").stat().st_mode & 0o777) == "0o600"
     secret.write_text("  \n")
     with pytest.raises(InputError, match="empty"):

@@ -146,3 +146,22 @@ def test_without_a_token_only_loopback_host_names_are_answered():
         assert httpx.get(f"{url}/health", headers={"Host": "[::1]:8000"}).status_code == 200
     with running(create_app(SlowEngine(), token="a-long-enough-token-123")) as url:
         assert httpx.get(f"{url}/health", headers={"Host": "service.hospital.internal"}).status_code == 200
+
+
+def test_service_load_benchmark_smoke(tmp_path):
+    """benchmarks/bench_service_load.py runs (smoke size) and every request is answered or refused as documented."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    script = root / "benchmarks" / "bench_service_load.py"
+    assert "--smoke" in subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True,
+                                       cwd=root, timeout=60).stdout
+    sys.path.insert(0, str(root))
+    from benchmarks.bench_service_load import main
+    result = main(smoke=True, out=tmp_path / "service_load.json")
+    small, big, over = result["tables"]["requests"]
+    assert small["status"] == [200] and small["within deadline"] == 6 and big["status"] == [200]
+    assert over["status"] == [413]
+    assert json.loads((tmp_path / "service_load.json").read_text())["smoke"] is True

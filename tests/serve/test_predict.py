@@ -54,6 +54,7 @@ def test_bad_records_get_error_entries_and_the_rest_continue(engine, tmp_path):
 
 def test_killed_run_restarts_with_every_record_exactly_once(engine, lively_model_dir, tmp_path):
     notes = [{"id": f"n{i}", "text": f"{NOTES[i % len(NOTES)]}\nVisit number {i}."} for i in range(60)]
+    notes[50]["id"] = "n3"  # a duplicate after the kill point must still get its error entry
     source, out = tmp_path / "notes.jsonl", tmp_path / "out.jsonl"
     source.write_text("".join(json.dumps(n) + "\n" for n in notes))
     cmd = [sys.executable, "-m", "cancerllm.cli", "predict", "--task", "diagnose", "--model", str(lively_model_dir),
@@ -73,11 +74,16 @@ def test_killed_run_restarts_with_every_record_exactly_once(engine, lively_model
         fh.write('{"id": "n59", "line": 60, "task": "diag')  # a torn last line, as a kill can leave
 
     counts = predict("diagnose", str(lively_model_dir), source, out, batch_size=8, progress=False, engine=engine)
-    assert counts["resumed"] == done_before and counts["written"] == len(notes) - done_before
+    assert counts["resumed"] == done_before  # = the entries on disk before the rerun
+    assert counts["written"] + counts["errors"] == len(notes) - done_before
     lines = _lines(out)
-    assert sorted(r["id"] for r in lines) == sorted(n["id"] for n in notes)  # none lost, none twice
-    expected = engine.run("diagnose", [n["text"] for n in notes])
-    assert {r["id"]: r["prediction"] for r in lines} == {n["id"]: e["prediction"] for n, e in zip(notes, expected)}
+    assert sorted(r["line"] for r in lines) == list(range(1, len(notes) + 1))  # none lost, none twice
+    (dup,) = [r for r in lines if "error" in r]
+    assert dup["line"] == 51 and "duplicate id 'n3'" in dup["error"]
+    answered = [(n, i + 1) for i, n in enumerate(notes) if i != 50]
+    expected = engine.run("diagnose", [n["text"] for n, _ in answered])
+    assert {r["line"]: r["prediction"] for r in lines if "prediction" in r} == \
+        {line: e["prediction"] for (_, line), e in zip(answered, expected)}
 
 
 def test_hub_name_is_refused(tmp_path):

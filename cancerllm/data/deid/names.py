@@ -62,8 +62,8 @@ PERSON_VERB = re.compile(
     r"[ \t]+(?:was|is|has|had|presents|presented|returns|returned|reports|reported|tolerated|tolerates|called|"
     r"declined|consented|denies|denied|states|stated|arrived|underwent|agreed|feels|felt|complains|continues|"
     r"remains|will|would|wants|wishes|asked|came|comes|lives|says|said)\b")
-_PARTICLES_BEFORE = re.compile(r"(?:(?<![\w'’-])(?:de|del|della|der|den|di|da|du|van|von|la|le|st\.?|bin|ibn|al)[ \t]+)+$",
-                               re.I)
+_PARTICLES_BEFORE = re.compile(
+    r"(?:(?<![\w'’-])(?:de|del|della|der|den|di|da|du|van|von|la|le|st\.?|bin|ibn|al)[ \t]+)+$", re.I)
 RELATIONS = re.compile(
     r"\b(?:husband|wife|spouse|partner|son|daughter|mother|father|mom|dad|brother|sister|niece|nephew|"
     r"grandson|granddaughter|grandmother|grandfather|friend|caregiver|boyfriend|girlfriend|fianc[eé]e?|"

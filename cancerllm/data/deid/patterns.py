@@ -29,8 +29,8 @@ NANP = re.compile(r"(?<![\w/.-])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3
 PHONE_LABELLED = re.compile(_PHONE_LABEL + r"\b\s*(?:#|no\.?|number)?\s*[:#]?\s*(?P<v>\+?[\d(][\d()\s.-]{6,}\d)", re.I)
 # Pagers and extensions: short numbers, so only behind their word ("Pager 4-1234",
 # "beeper 32145", "page ... at x4321") or written as "x4321" / "ext. 42".
-PAGER = re.compile(r"\b(?:pager|beeper|pgr|bleep|page[ \t]+(?:\w+[ \t]+){0,3}?at)\b[ \t]*(?:#|no\.?|number)?[ \t]*[:#]?[ \t]*"
-                   r"(?P<v>x?\d[\d-]{2,8}\d)\b", re.I)
+PAGER = re.compile(r"\b(?:pager|beeper|pgr|bleep|page[ \t]+(?:\w+[ \t]+){0,3}?at)\b"
+                   r"[ \t]*(?:#|no\.?|number)?[ \t]*[:#]?[ \t]*(?P<v>x?\d[\d-]{2,8}\d)\b", re.I)
 EXTENSION = re.compile(r"(?<![\w.])x\d{3,5}\b|\bext(?:ension|\.)?[ \t]*(?P<v>\d{2,5})\b", re.I)
 
 _MRN_LABEL = (r"(?:MRN|MR\s?#|MR\s?No\.?|Med(?:ical)?\.?\s*Rec(?:ord)?s?\.?\s*(?:Number|No\.?|#)?|"
