@@ -26,12 +26,13 @@ Note text is data, never structure:
   exactly one "### Instruction:", one "### Context:" and one "### Response:" header
   whatever the note says.
 
-Truncation, one rule for training and evaluation: when a prompt is over its token budget,
-tokens are cut from the context only (the template and the instruction are kept whole):
-its *start* by default, so the end of the context survives - where the phenotype question
-sits and where clinic notes keep their diagnosis and assessment sections (`cut="end"`
-keeps the start instead). Because the context is a separate token segment, the cut is
-exact: no re-tokenization at the edge.
+Truncation, one rule for training and evaluation (`tasks/truncation.py` says why): when a
+prompt is over its token budget, tokens are cut from the context only (the template and
+the instruction are kept whole): its *start* by default, so the end of the context
+survives - where the phenotype question sits and where clinic notes keep their diagnosis
+and assessment sections. Whole leading sections go first, then the first tokens of what
+is left (`cut="end"` keeps the start instead). Because the context is a separate token
+segment, the cut is exact: no re-tokenization at the edge.
 """
 
 from __future__ import annotations
@@ -168,11 +169,28 @@ class PromptFormat:
                   + self._template(self.middle))
         return before, self._text(self._clean(context)), self._template(self.tail)
 
+    def _section_token_starts(self, context: str) -> list[int]:
+        """Token positions (in `_text(context)`) where a numbered section line begins."""
+        from cancerllm.tasks.truncation import section_starts
+        chars = section_starts(context)
+        if not chars or not getattr(self.tokenizer, "is_fast", False):
+            return []
+        enc = self.tokenizer(self._clean(context), add_special_tokens=False, split_special_tokens=True,
+                             return_offsets_mapping=True)
+        starts, offsets = [], enc["offset_mapping"]
+        for c in chars:
+            k = next((i for i, (a, _) in enumerate(offsets) if a >= c), None)
+            if k is not None and k > 0:
+                starts.append(k)
+        return starts
+
     def encode_prompt(self, instruction: str, context: str, max_tokens: int | None = None,
                       cut: Cut = "start") -> EncodedPrompt | None:
         """The prompt's ids, its context cut to fit `max_tokens` (see module doc).
 
-        None when even an empty context does not fit.
+        Cutting the start drops whole leading sections first (numbered lines "1) Reason for
+        visit: ...", `tasks.truncation.section_starts`), then the first tokens of what is
+        left. None when even an empty context does not fit.
         """
         before, ctx, after = self.segments(instruction, context)
         if max_tokens is None or len(before) + len(ctx) + len(after) <= max_tokens:
@@ -180,8 +198,10 @@ class PromptFormat:
         keep = max_tokens - len(before) - len(after)
         if keep < 0:
             return None
-        ctx = (ctx[len(ctx) - keep:] if keep else []) if cut == "start" else ctx[:keep]
-        return EncodedPrompt(before + ctx + after, truncated=True)
+        if cut == "end":
+            return EncodedPrompt(before + ctx[:keep] + after, truncated=True)
+        start = next((k for k in self._section_token_starts(context) if len(ctx) - k <= keep), len(ctx) - keep)
+        return EncodedPrompt(before + ctx[start:] + after, truncated=True)
 
     def answer_ids(self, response: str) -> list[int]:
         """The answer's ids as trained: response text + end-of-turn (or EOS)."""

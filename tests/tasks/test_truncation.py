@@ -1,9 +1,10 @@
-"""The shared truncation rule: keep the end of the context (the sections nearest the answer)."""
+"""The shared truncation rule: keep the end of the context (the sections nearest the answer).
+
+Applied by `PromptFormat.encode_prompt`, the encoder training and generation share."""
 
 import pytest
 
-from cancerllm.tasks.prompts import format_prompt
-from cancerllm.tasks.truncation import shorten_context
+from cancerllm.tasks.prompts import PromptFormat
 
 CONTEXT = "\n".join([
     "1) Reason for visit: " + "follow up of the left breast carcinoma " * 6,
@@ -11,46 +12,59 @@ CONTEXT = "\n".join([
     "7) Diagnosis: invasive ductal carcinoma of the left breast",
     "8) Assessment: stable disease on letrozole",
 ])
+INS = "Generate the plan."
 
 
 @pytest.fixture(scope="module")
-def tok(tiny_tokenizer_dir):
+def fmt(tiny_tokenizer_dir):
     from transformers import AutoTokenizer
-    return AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
+    return PromptFormat.for_tokenizer(AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir)))
 
 
-def _len(tok, ctx):
-    return len(tok(format_prompt("Generate the plan.", ctx))["input_ids"])
+def _n(fmt, ctx):
+    return len(fmt.encode_prompt(INS, ctx).ids)
 
 
-def test_a_context_that_fits_is_untouched(tok):
-    assert shorten_context(tok, "Generate the plan.", CONTEXT, _len(tok, CONTEXT)) == (CONTEXT, 0)
+def _text(fmt, enc):
+    return fmt.tokenizer.decode(enc.ids)
 
 
-def test_whole_leading_sections_go_first_and_the_sections_nearest_the_answer_stay(tok):
-    limit = _len(tok, CONTEXT) - 5
-    ctx, cut = shorten_context(tok, "Generate the plan.", CONTEXT, limit)
-    assert ctx == CONTEXT[CONTEXT.index("2) Treatment site"):] and cut > 0
-    assert _len(tok, ctx) <= limit
-    assert ctx.endswith("8) Assessment: stable disease on letrozole")
+def test_a_context_that_fits_is_untouched(fmt):
+    enc = fmt.encode_prompt(INS, CONTEXT, _n(fmt, CONTEXT))
+    assert not enc.truncated and enc.ids == fmt.encode_prompt(INS, CONTEXT).ids
 
 
-def test_inside_the_last_section_the_first_tokens_are_cut(tok):
+def test_whole_leading_sections_go_first_and_the_sections_nearest_the_answer_stay(fmt):
+    limit = _n(fmt, CONTEXT) - 5
+    enc = fmt.encode_prompt(INS, CONTEXT, limit)
+    text = _text(fmt, enc)
+    assert enc.truncated and len(enc.ids) <= limit
+    assert "Reason for visit" not in text and "2) Treatment site" in text      # a whole section went
+    assert "8) Assessment: stable disease on letrozole" in text
+
+
+def test_inside_the_last_section_the_first_tokens_are_cut(fmt):
     last = "8) Assessment: stable disease on letrozole"
-    limit = _len(tok, last) - 3
-    ctx, cut = shorten_context(tok, "Generate the plan.", CONTEXT, limit)
-    assert last.endswith(ctx) and len(ctx) < len(last) and _len(tok, ctx) <= limit
-    assert _len(tok, ctx) >= limit - 2            # as much as fits is kept
+    limit = _n(fmt, last) - 3
+    enc = fmt.encode_prompt(INS, CONTEXT, limit)
+    assert enc.truncated and len(enc.ids) == limit                              # as much as fits is kept
+    assert "letrozole" in _text(fmt, enc) and "Diagnosis" not in _text(fmt, enc)
 
 
-def test_the_phenotype_question_survives(tok):
+def test_training_cuts_the_same_way(fmt):
+    limit = _n(fmt, CONTEXT) - 5
+    ex = fmt.encode_example(INS, CONTEXT, "continue letrozole", 10_000, max_prompt_tokens=limit)
+    assert ex["input_ids"][:len(ex["input_ids"]) - len(fmt.answer_ids("continue letrozole"))] == \
+        fmt.encode_prompt(INS, CONTEXT, limit).ids
+
+
+def test_the_phenotype_question_survives(fmt):
     from cancerllm.tasks.phenotype import QUESTIONS, phenotype_context
     ctx = phenotype_context("ER positive " * 40 + "in the left breast.", QUESTIONS["tumor_laterality"])
-    limit = len(tok(format_prompt("Answer.", "in the left breast., please identify the value of tumor "
-                                              "laterality in the provided context."))["input_ids"])
-    short, cut = shorten_context(tok, "Answer.", ctx, limit, prompt=format_prompt)
-    assert cut > 0 and short.endswith("please identify the value of tumor laterality in the provided context.")
+    question = "please identify the value of tumor laterality in the provided context."
+    enc = fmt.encode_prompt("Answer.", ctx, _n(fmt, question) + 12)
+    assert enc.truncated and question in _text(fmt, enc).replace(" .", ".")
 
 
-def test_no_room_for_any_context_is_none(tok):
-    assert shorten_context(tok, "Generate the plan. " * 50, CONTEXT, 10) is None
+def test_no_room_for_any_context_is_none(fmt):
+    assert fmt.encode_prompt(INS * 50, CONTEXT, 10) is None
