@@ -156,6 +156,12 @@ def test_cli_view_and_version(small_run: Path, tmp_path: Path):
     assert res.exit_code == 0, res.output
     assert "left breast" in (tmp_path / "x.html").read_text()
     assert runner.invoke(app, ["view", "--help"]).exit_code == 0
+    (small_run / "train" / "base").mkdir(parents=True)
+    (small_run / "train" / "base" / "metrics.csv").write_text("step,epoch,name,value\n1,0.1,loss,4.0\n")
+    res = runner.invoke(app, ["view", str(small_run)])
+    assert res.exit_code == 0, res.output
+    assert "figure " in res.output and (small_run / "train" / "base" / "loss.png").is_file()
+    assert "train/base/loss.png" in (small_run / "report.html").read_text()   # embedded, with its caption
     res = runner.invoke(app, ["--version"])
     assert res.exit_code == 0 and res.output.startswith("cancerllm ")
 
