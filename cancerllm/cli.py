@@ -55,9 +55,17 @@ def view(path: str = typer.Argument(..., help="A run folder, or an output file (
                                     "or FILE.html)."),
          notes: str = typer.Option(None, help="Note texts for outputs that hold none: JSONL (id + text) or one text file."),
          references: str = typer.Option(None, help="Gold answers for a predictions file: task JSONL (id + response)."),
-         max_cards: int = typer.Option(200, help="At most this many notes per file on the page.")):
+         max_cards: int = typer.Option(200, help="At most this many notes per file on the page."),
+         figures: bool = typer.Option(True, help="For a run folder: (re)draw every figure its files allow "
+                                      "first (confusion matrices, forest plot, loss curves, calibration).")):
     """Write one self-contained HTML page (no network; note text escaped) to look at and share."""
+    from pathlib import Path
+
     from cancerllm.view import view as write_view
+    if figures and Path(path).is_dir():
+        from cancerllm.evaluate.figures import write_run_figures
+        for png in write_run_figures(path):
+            typer.echo(f"figure {png}")
     typer.echo(f"wrote {write_view(path, output, notes, references, max_cards)}")
 
 

@@ -180,7 +180,8 @@ def loss_curves(runs: dict[str, str | os.PathLike], out: str | os.PathLike) -> P
         train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
         evals = [(r["step"], r["eval_loss"]) for r in rows if "eval_loss" in r]
         if train:
-            ax.plot(*zip(*train), color=colour, label=f"{label} train")
+            ax.plot(*zip(*train), color=colour, marker="." if len(train) < 50 else None,
+                    label=f"{label} train")  # a marker, so a run with one logged step still shows
             drawn += 1
         if evals:
             ax.plot(*zip(*evals), color=colour, linestyle="--", marker="o", markersize=3, label=f"{label} eval")

@@ -127,8 +127,9 @@ def card_text(model_dir: Path, run: Path, base_model: str | None, base_name: str
               deidentified: str | None, metrics: dict | None, intended_use: str | None,
               limitations: list[str] | None, title: str | None) -> str:
     base = base_model or _base_dir(model_dir, run)
-    kind = ("LoRA adapter (peft)" if (model_dir / "adapter_config.json").is_file() else
-            "staging heads (LoRA encoder + classification heads)" if (model_dir / "heads_config.json").is_file()
+    # a heads folder also holds its encoder's adapter_config.json: test for heads first
+    kind = ("staging heads (LoRA encoder + classification heads)" if (model_dir / "heads_config.json").is_file()
+            else "LoRA adapter (peft)" if (model_dir / "adapter_config.json").is_file()
             else "full model (transformers)")
     base_line, name = "none recorded", None
     if base and Path(base).is_dir():

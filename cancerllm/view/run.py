@@ -240,7 +240,9 @@ def view(path: str | os.PathLike, out: str | os.PathLike | None = None, notes: s
         if references is None:
             raise InputError(f"{path}: holds predictions; pass --references (task JSONL with id + response)")
         task = next((r.get("task") for r in records if r.get("task")), path.stem)
-        model = next((r["model"] for r in records if isinstance(r.get("model"), str)), path.parent.name)
+        # in a compare folder (predictions/<model>/<task>.jsonl) the folder names the model
+        model = (path.parent.name if path.parent.parent.name == "predictions" else
+                 next((r["model"] for r in records if isinstance(r.get("model"), str)), path.parent.name))
         rows = eval_rows(Path(references), path, str(model), str(task))
         sections.append(("evaluation", "Evaluation: every instance", eval_table(rows)))
     target = Path(out) if out else path.with_suffix(".html")

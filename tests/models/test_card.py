@@ -69,3 +69,11 @@ def test_not_a_run_folder(tmp_path: Path):
 def test_scrub_paths_keeps_urls_and_ratios():
     assert scrub_paths("base /tmp/pytest-1/a/model here") == "base a/model here"
     assert scrub_paths("see https://example.org/a/b, ER/PR 2/3") == "see https://example.org/a/b, ER/PR 2/3"
+
+
+def test_heads_folder_is_called_heads(adapter_run: Path, tiny_model_dir: Path):
+    heads = adapter_run / "adapter"
+    (heads / "heads_config.json").write_text(json.dumps({"base_model": str(tiny_model_dir), "fields": ["ER"]}))
+    text = write_model_card(heads)[0].read_text()
+    assert "staging heads" in text and "pipeline_tag: text-classification" in text
+    assert "train.finetune" in text          # run files found one level up

@@ -142,7 +142,7 @@ def test_single_file_needs_notes_or_references(tmp_path: Path, small_run: Path):
     with pytest.raises(InputError, match="--references"):
         view(preds)
     out = view(preds, tmp_path / "d.html", references=small_run / "eval" / "compare" / "references" / "diagnosis.jsonl")
-    assert "data-category" in out.read_text()
+    assert 'data-model="m1"' in out.read_text()          # the compare folder names the model
     junk = tmp_path / "junk.jsonl"
     junk.write_text('{"foo": 1}\n')
     with pytest.raises(InputError, match="no extraction"):
@@ -156,6 +156,12 @@ def test_cli_view_and_version(small_run: Path, tmp_path: Path):
     assert res.exit_code == 0, res.output
     assert "left breast" in (tmp_path / "x.html").read_text()
     assert runner.invoke(app, ["view", "--help"]).exit_code == 0
+    (small_run / "train" / "base").mkdir(parents=True)
+    (small_run / "train" / "base" / "metrics.csv").write_text("step,epoch,name,value\n1,0.1,loss,4.0\n")
+    res = runner.invoke(app, ["view", str(small_run)])
+    assert res.exit_code == 0, res.output
+    assert "figure " in res.output and (small_run / "train" / "base" / "loss.png").is_file()
+    assert "train/base/loss.png" in (small_run / "report.html").read_text()   # embedded, with its caption
     res = runner.invoke(app, ["--version"])
     assert res.exit_code == 0 and res.output.startswith("cancerllm ")
 
