@@ -135,6 +135,7 @@ class RealConfig(Config):
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
     heads: HeadsTrainConfig = Field(default_factory=HeadsTrainConfig)
     heads_cached: CachedHeadsConfig | None = Field(default_factory=CachedHeadsConfig)  # frozen base, cached features
+    lora_heads: bool = True        # the LoRA heads (`heads`) on the base; false skips them (CPU budget)
     heads_on_adapted: bool = True
     zero_shot: ZeroShotSettings | None = Field(default_factory=ZeroShotSettings)
     classical: ClassicalConfig | None = Field(default_factory=ClassicalConfig)  # also the cancer-type prior
@@ -559,7 +560,8 @@ def _settings_lines(cfg: RealConfig, info: dict) -> list[str]:
                      f"{100 * c.get('share', 0):.1f} % of the {c.get('corpus_blocks')}-block corpus), "
                      f"{c.get('global_step')} steps; train loss {_num(c.get('train_loss'))}, "
                      f"loss on TCGA dev {_num(c.get('eval_loss'))}.")
-        lines.append(f"- SmolLM2 heads: LoRA on `{cfg.heads.model.lora.target_modules}`, "
+        lines.append(("- SmolLM2 LoRA heads (not run: `lora_heads: false`): " if not cfg.lora_heads else
+                      "- SmolLM2 LoRA heads: ") + f"LoRA on `{cfg.heads.model.lora.target_modules}`, "
                      f"{cfg.heads.model.max_chunks} window(s) of {cfg.heads.model.max_length} tokens, "
                      f"{cfg.heads.train.num_train_epochs:g} epoch(s) ({h.get('global_step')} steps, "
                      f"train loss {_num(h.get('train_loss'))}).")
@@ -1032,9 +1034,11 @@ def run_real(out_dir: str, recipe: str = "real-smollm2", overrides: list[str] | 
                     "single-heads-cached-smollm2", measured(run.cached_heads("single-heads-cached-smollm2", base, True)))
                 systems["single-heads-cached-smollm2"] = f"single-task heads (one per field) on cached features: {what}"
         batch = cfg.heads.train.per_device_eval_batch_size
-        info["heads-smollm2"] = stage("heads-smollm2", measured(run.train_heads("heads-smollm2", base, cfg.heads)))
-        stage("predict-heads-smollm2", measured(run.predict_heads("heads-smollm2", base, batch)))
-        systems["heads-smollm2"] = "multi-task heads (LoRA) on SmolLM2-135M-Instruct as imported"
+        if cfg.lora_heads:
+            info["heads-smollm2"] = stage("heads-smollm2",
+                                          measured(run.train_heads("heads-smollm2", base, cfg.heads)))
+            stage("predict-heads-smollm2", measured(run.predict_heads("heads-smollm2", base, batch)))
+            systems["heads-smollm2"] = "multi-task heads (LoRA) on SmolLM2-135M-Instruct as imported"
         if cfg.zero_shot is not None:
             zs = cfg.zero_shot
             rows = sample_rows(len(run.test), zs.limit, cfg.seed)

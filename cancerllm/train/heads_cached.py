@@ -279,6 +279,16 @@ class CachedHeadsModel:
                     row[f] = {"label": COARSE[f][best], "probs": dict(zip(COARSE[f], p))}
         return out
 
+    def predict_texts(self, texts: list[str], cache_dir: str | os.PathLike | None = None) -> list[dict]:
+        """Encode raw reports with the base this model was trained on (a scratch cache unless
+        `cache_dir` is given), then `predict_features`."""
+        import tempfile
+        if not self.base_model:
+            raise InputError("this cached-heads model does not record its base model")
+        with tempfile.TemporaryDirectory() as scratch:
+            feats, _ = encode_cached(self.base_model, list(texts), cache_dir or scratch, self.cfg, log_every=0)
+        return self.predict_features(feats)
+
     def summary(self) -> list[dict]:
         return [{k: v for k, v in g.items() if k not in ("state", "layer_index")} for g in self.groups]
 
