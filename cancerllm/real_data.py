@@ -61,6 +61,7 @@ from cancerllm.models.tiny import TinyModelConfig
 from cancerllm.tasks.staging.schema import FINE, KEFELI_T_CLASSES, NR, to_coarse
 from cancerllm.train.finetune import FinetuneConfig
 from cancerllm.train.heads import HeadsTrainConfig
+from cancerllm.train.heads_cached import CachedHeadsConfig
 from cancerllm.train.pretrain import PretrainConfig
 
 REPO = RECIPES_DIR.parent
@@ -133,6 +134,8 @@ class RealConfig(Config):
     perplexity: PerplexitySettings = Field(default_factory=PerplexitySettings)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
     heads: HeadsTrainConfig = Field(default_factory=HeadsTrainConfig)
+    heads_cached: CachedHeadsConfig | None = Field(default_factory=CachedHeadsConfig)  # frozen base, cached features
+    lora_heads: bool = True        # the LoRA heads (`heads`) on the base; false skips them (CPU budget)
     heads_on_adapted: bool = True
     zero_shot: ZeroShotSettings | None = Field(default_factory=ZeroShotSettings)
     classical: ClassicalConfig | None = Field(default_factory=ClassicalConfig)  # also the cancer-type prior
@@ -557,10 +560,22 @@ def _settings_lines(cfg: RealConfig, info: dict) -> list[str]:
                      f"{100 * c.get('share', 0):.1f} % of the {c.get('corpus_blocks')}-block corpus), "
                      f"{c.get('global_step')} steps; train loss {_num(c.get('train_loss'))}, "
                      f"loss on TCGA dev {_num(c.get('eval_loss'))}.")
-        lines.append(f"- SmolLM2 heads: LoRA on `{cfg.heads.model.lora.target_modules}`, "
+        lines.append(("- SmolLM2 LoRA heads (not run: `lora_heads: false`): " if not cfg.lora_heads else
+                      "- SmolLM2 LoRA heads: ") + f"LoRA on `{cfg.heads.model.lora.target_modules}`, "
                      f"{cfg.heads.model.max_chunks} window(s) of {cfg.heads.model.max_length} tokens, "
                      f"{cfg.heads.train.num_train_epochs:g} epoch(s) ({h.get('global_step')} steps, "
                      f"train loss {_num(h.get('train_loss'))}).")
+        enc = info.get("encode-smollm2")
+        if cfg.heads_cached is not None and enc:
+            lines.append(f"- heads on cached features: {enc['reports']} reports (train, dev, test) in "
+                         f"{enc['windows_kept']} windows of up to {cfg.heads_cached.max_length} tokens; share of report "
+                         f"tokens seen {100 * enc['share_tokens_seen']:.1f} % ({enc['reports_cut']} reports cut, "
+                         f"{enc['windows_needed'] - enc['windows_kept']} windows dropped; longest report "
+                         f"{enc['max_windows_per_report']} windows); first {cfg.heads_cached.encoder_layers} layers.")
+            for name in ("heads-cached-smollm2", "single-heads-cached-smollm2"):
+                for g in (info.get(name) or {}).get("chosen", []):
+                    lines.append(f"  - {name} {'/'.join(g['fields'])}: layer {g['layer']}, {g['pooling']} pooling, "
+                                 f"lr {g['lr']:g}, {g['epochs']} epochs (dev macro F1 {g['dev_score']:.1f})")
         if cfg.zero_shot is not None:
             lines.append(f"- zero-shot: {cfg.zero_shot.prompt} prompt, first {cfg.zero_shot.max_context_tokens} "
                          f"tokens of each report, {cfg.zero_shot.limit or 'all'} test reports.")
@@ -717,6 +732,9 @@ STAGE_INPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "ppl_base": (("data",), ("base", "perplexity", "limit")),
     "cpt": (("smollm2_pack",), ("pretrain",)),
     "ppl_adapted": (("cpt",), ("perplexity", "limit")),
+    "encode-smollm2": (("data",), ("base", "heads_cached", "limit")),
+    "heads-cached-smollm2": (("encode-smollm2",), ("heads_cached", "fields")),
+    "single-heads-cached-smollm2": (("encode-smollm2",), ("heads_cached", "fields")),
     "heads-smollm2": (("data",), ("base", "heads")),
     "predict-heads-smollm2": (("heads-smollm2",), ("limit",)),
     "zero-shot-smollm2": (("data",), ("base", "zero_shot", "limit", "seed")),
@@ -842,6 +860,34 @@ class _Run:
             preds = model.predict(self.test)
             return {**self.save_preds(system, preds), "fit_seconds": round(fit_s, 2),
                     "predict_seconds": round(time.perf_counter() - t0, 2), "selection": model.selection}
+        return run
+
+    def features(self, base: Path) -> tuple[dict[str, list], dict]:
+        """Cached window features of train, dev and test (OUT/features/<base>; encoded once)."""
+        from cancerllm.train.heads_cached import encode_cached
+        splits = {"train": list(read_jsonl(self.tcga / "train.jsonl")), "dev": list(read_jsonl(self.tcga / "dev.jsonl")),
+                  "test": self.test}
+        texts = [r["text"] for s in splits.values() for r in s]
+        feats, coverage = encode_cached(base, texts, self.out / "features" / base.name, self.cfg.heads_cached)
+        out, start = {}, 0
+        for name, recs in splits.items():
+            out[name] = feats[start:start + len(recs)]
+            start += len(recs)
+        return {"records": splits, "features": out}, coverage
+
+    def cached_heads(self, name: str, base: Path, single_task: bool):
+        """Heads on cached features: layer, pooling, lr, epochs chosen on dev; trained on train."""
+        def run():
+            from cancerllm.train.heads_cached import CachedHeadsModel
+            data, coverage = self.features(base)
+            recs, feats = data["records"], data["features"]
+            t0 = time.perf_counter()
+            model = CachedHeadsModel.fit(feats["train"], recs["train"], feats["dev"], recs["dev"], self.cfg.fields,
+                                         self.cfg.heads_cached, single_task, str(base))
+            fit_s = time.perf_counter() - t0
+            model.save_pretrained(self.out / "heads" / name)
+            return {**self.save_preds(name, model.predict_features(feats["test"])), "fit_seconds": round(fit_s, 1),
+                    "chosen": model.summary(), "coverage": coverage}
         return run
 
     def save_preds(self, name: str, rows: list[dict], records: list[dict] | None = None) -> dict:
@@ -973,10 +1019,26 @@ def run_real(out_dir: str, recipe: str = "real-smollm2", overrides: list[str] | 
         info["perplexity"]["SmolLM2-135M + CPT adapter"] = stage(
             "ppl_adapted", run.perplexity("smollm2-cpt", base, cpt_run / "adapter"))
 
+        if cfg.heads_cached is not None:
+            hc = cfg.heads_cached
+            info["encode-smollm2"] = stage("encode-smollm2", measured(lambda: run.features(base)[1]))
+            info["heads-cached-smollm2"] = stage("heads-cached-smollm2",
+                                                 measured(run.cached_heads("heads-cached-smollm2", base, False)))
+            what = (f"frozen SmolLM2, first {hc.encoder_layers} of its layers, every report whole in windows of "
+                    f"{hc.max_length} tokens (overlap {hc.overlap}), mean-pooled hidden states cached; layer "
+                    f"{hc.feature_layers}, window pooling {hc.pooling_grid}, lr {hc.lr_grid}, epochs "
+                    f"{hc.epochs_grid} chosen on dev")
+            systems["heads-cached-smollm2"] = f"multi-task heads on cached features: {what}"
+            if hc.single_task:
+                info["single-heads-cached-smollm2"] = stage(
+                    "single-heads-cached-smollm2", measured(run.cached_heads("single-heads-cached-smollm2", base, True)))
+                systems["single-heads-cached-smollm2"] = f"single-task heads (one per field) on cached features: {what}"
         batch = cfg.heads.train.per_device_eval_batch_size
-        info["heads-smollm2"] = stage("heads-smollm2", measured(run.train_heads("heads-smollm2", base, cfg.heads)))
-        stage("predict-heads-smollm2", measured(run.predict_heads("heads-smollm2", base, batch)))
-        systems["heads-smollm2"] = "multi-task heads (LoRA) on SmolLM2-135M-Instruct as imported"
+        if cfg.lora_heads:
+            info["heads-smollm2"] = stage("heads-smollm2",
+                                          measured(run.train_heads("heads-smollm2", base, cfg.heads)))
+            stage("predict-heads-smollm2", measured(run.predict_heads("heads-smollm2", base, batch)))
+            systems["heads-smollm2"] = "multi-task heads (LoRA) on SmolLM2-135M-Instruct as imported"
         if cfg.zero_shot is not None:
             zs = cfg.zero_shot
             rows = sample_rows(len(run.test), zs.limit, cfg.seed)

@@ -63,7 +63,7 @@ class HeadsConfig(Config):
 
     fields: list[str] = Field(default_factory=lambda: list(FIELDS))
     pooling: Literal["last", "mean"] = "last"
-    chunk_pool: Literal["max", "mean"] = "max"
+    chunk_pool: Literal["max", "mean", "attention"] = "max"
     max_length: int = 512
     overlap: int = 64
     max_chunks: int = 8
@@ -147,13 +147,14 @@ def reorder_sections(text: str) -> str:
 
 
 def encode_reports(tokenizer, texts: list[str], max_length: int, overlap: int, max_chunks: int,
-                   reorder: bool = True) -> list[list[list[int]]]:
+                   reorder: bool = True, coverage: dict | None = None) -> list[list[list[int]]]:
     """Token windows per report: [report][window][token ids].
 
     Windows come from the fast tokenizer's overflow mechanism (`stride` = overlap), so
     every token of the reordered report is in at least one window unless the report needs
     more than `max_chunks` windows. An empty report becomes one EOS token so it still has
-    a last non-pad token to pool.
+    a last non-pad token to pool. `coverage`, when given, is filled with what was cut
+    (`window_coverage`): nothing is dropped silently.
     """
     if overlap >= max_length // 2:
         raise ConfigError(f"overlap ({overlap}) must be less than half of max_length ({max_length})")
@@ -163,14 +164,31 @@ def encode_reports(tokenizer, texts: list[str], max_length: int, overlap: int, m
     enc = tokenizer(prepared, truncation=True, max_length=max_length, stride=overlap,
                     return_overflowing_tokens=True, add_special_tokens=True)
     out: list[list[list[int]]] = [[] for _ in texts]
+    needed = [0] * len(texts)
+    tokens_all, tokens_kept = [0] * len(texts), [0] * len(texts)
     for ids, report in zip(enc["input_ids"], enc["overflow_to_sample_mapping"]):
+        new = len(ids) - (overlap if needed[report] else 0)  # a later window repeats `overlap` tokens
+        needed[report] += 1
+        tokens_all[report] += new
         if len(out[report]) < max_chunks:
             out[report].append(list(ids))
+            tokens_kept[report] += new
+    if coverage is not None:
+        coverage.update(window_coverage(needed, [len(c) for c in out], tokens_all, tokens_kept))
     fallback = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id
     for chunks in out:
         if not chunks or not any(chunks):
             chunks[:] = [[fallback]]
     return out
+
+
+def window_coverage(needed: list[int], kept: list[int], tokens_all: list[int], tokens_kept: list[int]) -> dict:
+    """What the windows cover: reports cut, windows dropped, share of report tokens seen."""
+    total = sum(tokens_all)
+    return {"reports": len(needed), "reports_cut": sum(k < n for k, n in zip(kept, needed)),
+            "windows_needed": sum(needed), "windows_kept": sum(kept), "tokens": total,
+            "tokens_seen": sum(tokens_kept), "share_tokens_seen": sum(tokens_kept) / total if total else 1.0,
+            "max_windows_per_report": max(needed, default=0)}
 
 
 class HeadsCollator:
@@ -220,13 +238,39 @@ def pool_hidden(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) ->
     return summed / mask.sum(1).clamp(min=1).to(hidden.dtype)
 
 
-def pool_chunks(vectors: torch.Tensor, owner: torch.Tensor, how: str) -> torch.Tensor:
-    """[windows, hidden] -> [reports, hidden]: max or mean over each report's windows."""
+def pool_chunks(vectors: torch.Tensor, owner: torch.Tensor, how: str, scores: torch.Tensor | None = None
+                ) -> torch.Tensor:
+    """[windows, hidden] -> [reports, hidden]: max, mean or (`scores`: [windows]) attention
+    weights softmaxed within each report's windows."""
     n_reports = int(owner.max().item()) + 1
+    if how == "attention":
+        if scores is None:
+            raise ConfigError("attention pooling needs window scores (WindowPool)")
+        top = torch.full((n_reports,), float("-inf"), dtype=scores.dtype, device=scores.device)
+        top = top.scatter_reduce(0, owner, scores, reduce="amax", include_self=True)
+        weight = torch.exp(scores - top[owner])
+        total = torch.zeros(n_reports, dtype=scores.dtype, device=scores.device).index_add(0, owner, weight)
+        weight = (weight / total[owner]).unsqueeze(-1).to(vectors.dtype)
+        out = torch.zeros(n_reports, vectors.shape[-1], dtype=vectors.dtype, device=vectors.device)
+        return out.index_add(0, owner, weight * vectors)
     index = owner.unsqueeze(-1).expand_as(vectors)
     out = torch.zeros(n_reports, vectors.shape[-1], dtype=vectors.dtype, device=vectors.device)
     return out.scatter_reduce(0, index, vectors, reduce="amax" if how == "max" else "mean",
                               include_self=False)
+
+
+class WindowPool(nn.Module):
+    """Window vectors -> report vectors: `max`, `mean`, or `attention` (a learned score per
+    window, softmax within the report). Shared by the LoRA heads and the cached-feature heads."""
+
+    def __init__(self, hidden: int, how: str):
+        super().__init__()
+        self.how = how
+        self.score = nn.Linear(hidden, 1) if how == "attention" else None
+
+    def forward(self, vectors: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
+        scores = self.score(vectors).squeeze(-1).float() if self.score is not None else None
+        return pool_chunks(vectors, owner, self.how, scores)
 
 
 # ---------------------------------------------------------------- model
@@ -252,6 +296,8 @@ class MultiTaskHeads(nn.Module):
         hidden = encoder.get_base_model().config.get_text_config().hidden_size
         self.dropout = nn.Dropout(config.head_dropout)
         self.heads = nn.ModuleDict({f: nn.Linear(hidden, len(self.labels[f])) for f in self.fields})
+        # In the heads dict so that its weights (attention only) are saved and optimised with them.
+        self.heads["_window_pool"] = WindowPool(hidden, config.chunk_pool)
         self.field_weights: dict[str, float] = {}
         for f in self.fields:
             self.register_buffer(f"class_weight_{f}", None, persistent=False)
@@ -338,7 +384,7 @@ class MultiTaskHeads(nn.Module):
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
                            position_ids=position_ids, use_cache=False)
         windows = pool_hidden(out.last_hidden_state, attention_mask, self.heads_config.pooling)
-        reports = self.dropout(pool_chunks(windows.float(), chunk_report, self.heads_config.chunk_pool))
+        reports = self.dropout(self.heads["_window_pool"](windows.float(), chunk_report))
         logits = {f: self.heads[f](reports) for f in self.fields}
         result: dict = {"logits": logits}
         if labels is not None:

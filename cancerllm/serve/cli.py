@@ -99,3 +99,14 @@ def serve(model: str = MODEL,
 def register(main_app: typer.Typer) -> None:
     """Add the user-facing inference commands (extract, diagnose, plan, predict, serve) to the main CLI."""
     main_app.registered_commands.extend(app.registered_commands)
+
+
+@app.command()
+def stage(system: str = typer.Option("classical", help="rules, classical, cancer_type_prior, heads or heads_cached."),
+          model: str = typer.Option(None, "--model", help="The model folder the system's training wrote."),
+          text: str = TEXT, file: str = FILE, device: str = DEVICE):
+    """Stage a pathology report: per field the label, probabilities and the evidence span, as JSON."""
+    from cancerllm.serve import infer
+    from cancerllm.serve.staging import load_stager
+    note = infer.read_note(text, file)
+    typer.echo(json.dumps(load_stager(system, model, device)([note])[0], indent=2, ensure_ascii=False))

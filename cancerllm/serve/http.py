@@ -589,11 +589,12 @@ def resolve_token(host: str, token_file: str | os.PathLike | None = None) -> str
 
 
 def load_heads(heads_dir: str | os.PathLike, device: str | None = None) -> PredictReports:
-    """A staging predictor from a heads model directory (`cancerllm train heads`)."""
-    from cancerllm.models.heads import MultiTaskHeads
+    """A staging predictor from a model folder: heads (`cancerllm train heads`), classical
+    (`cancerllm train staging`) or cached-feature heads; see cancerllm.serve.staging."""
     from cancerllm.offline import local_model_dir
-    model = MultiTaskHeads.from_pretrained(local_model_dir(heads_dir, "heads model"), device=device)
-    return model.predict
+    from cancerllm.serve.staging import load_stager, system_of
+    path = local_model_dir(heads_dir, "heads model")
+    return load_stager(system_of(path), path, device)
 
 
 def serve(model: str | os.PathLike, adapter: list[str] | None = None, heads: str | os.PathLike | None = None,
