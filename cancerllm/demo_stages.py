@@ -291,7 +291,12 @@ def _staging_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> None:
             from cancerllm.baselines.staging_classical import load_staging_system, predict_labels
             systems["classical (TF-IDF + rule findings)"] = predict_labels(load_staging_system(p.classical), test)
         if cfg.heads is not None:
-            systems["multi-task heads"] = labels(load_predictor(p.heads).predict(texts))
+            from cancerllm.evaluate.figures import staging_predictions
+            from cancerllm.io import atomic_write_jsonl
+            rows = load_predictor(p.heads).predict(texts)
+            # with gold and probabilities: the heads' reliability plot and the HTML viewer read it
+            atomic_write_jsonl(p.staging / "predictions.jsonl", staging_predictions(test, rows))
+            systems["multi-task heads"] = labels(rows)
             if cfg.single_task_fields:
                 systems["single-task heads"] = labels(load_predictor(p.single).predict(texts))
         result = score_systems([r["labels"] for r in test], systems)
