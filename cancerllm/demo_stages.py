@@ -207,6 +207,11 @@ def _finetune_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) 
     stage("finetune_cpt", it(p.cpt, p.it_cpt))
 
 
+def _finetune_cfg(cfg: DemoConfig):
+    from cancerllm.train.finetune import FinetuneConfig
+    return load_config(FinetuneConfig, cfg.finetune.recipe, cfg.finetune.overrides)
+
+
 SYSTEMS = {"zero_shot": "zero-shot base", "it": "base+IT", "cpt_it": "base+CPT+IT",
            "floor": "majority", "rules": "rules"}
 
@@ -220,7 +225,8 @@ def _evaluation_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path
         results = compare_models(models, list(cfg.eval_limits), p.tasks, p.compare, "test", cfg.eval_limits,
                                  cfg.eval_batch_size, max_new_tokens=cfg.eval_max_new_tokens,
                                  baselines=[SYSTEMS["rules"], SYSTEMS["floor"]], n_boot=cfg.n_boot, seed=cfg.seed,
-                                 floor=SYSTEMS["floor"], pairs=[(SYSTEMS["cpt_it"], SYSTEMS["it"])])
+                                 floor=SYSTEMS["floor"], pairs=[(SYSTEMS["cpt_it"], SYSTEMS["it"])],
+                                 max_input_tokens=_finetune_cfg(cfg).max_input_tokens)
         return _compare_summary(results, p, cfg)
 
     def errors():

@@ -59,6 +59,9 @@ class FinetuneConfig(TrainConfig):
     max_train_samples: int | dict[str, int] | None = None  # per task (or {task: n}), seeded subset
     max_eval_samples: int | dict[str, int] | None = None   # per task
     sampling: dict[str, TaskSampling] = {}
+    # per-task prompt limit below the registry's (paper) limit, e.g. {treatment: 320}: the one
+    # truncation rule then keeps the sections nearest the answer; evaluate with the same limit
+    max_input_tokens: dict[str, int] = {}
     select_best: bool = True              # keep the checkpoint with the lowest validation loss
     group_by_length: bool = True          # batches of similar length: less padding
     pad_to_multiple_of: int | None = None
@@ -177,7 +180,7 @@ def build_datasets(tokenizer, tasks_dir: str | os.PathLike, tasks: list[str], cf
     from cancerllm.tasks.registry import get_task
     trains, vals, stats = [], [], {}
     for task in tasks:
-        limit_prompt = get_task(task).max_input_tokens
+        limit_prompt = min(get_task(task).max_input_tokens, cfg.max_input_tokens.get(task, 10**9))
         sampling = cfg.sampling.get(task)
         train, s_train = encode_split(tokenizer, read_task_records(tasks_dir, task, "train"), cfg,
                                       cfg.limit("train", task), limit_prompt, sampling)
