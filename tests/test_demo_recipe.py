@@ -30,5 +30,5 @@ def test_the_default_profile_is_a_real_pretrained_base():
     cfg = load_config(DemoConfig, PROFILES["default"])
     assert cfg.base_model == "smollm2" and cfg.zero_shot
     ft = load_config(FinetuneConfig, cfg.finetune.recipe, cfg.finetune.overrides)
-    assert ft.sampling["phenotype"].answered_share == 0.5 and ft.select_best
+    assert ft.sampling["phenotype"].answered_share == 0.6 and ft.select_best
     assert "import_base" in plan(cfg) and "train_base" not in plan(cfg)
