@@ -560,11 +560,14 @@ def _settings_lines(cfg: RealConfig, info: dict) -> list[str]:
                      f"{100 * c.get('share', 0):.1f} % of the {c.get('corpus_blocks')}-block corpus), "
                      f"{c.get('global_step')} steps; train loss {_num(c.get('train_loss'))}, "
                      f"loss on TCGA dev {_num(c.get('eval_loss'))}.")
-        lines.append(("- SmolLM2 LoRA heads (not run: `lora_heads: false`): " if not cfg.lora_heads else
-                      "- SmolLM2 LoRA heads: ") + f"LoRA on `{cfg.heads.model.lora.target_modules}`, "
-                     f"{cfg.heads.model.max_chunks} window(s) of {cfg.heads.model.max_length} tokens, "
-                     f"{cfg.heads.train.num_train_epochs:g} epoch(s) ({h.get('global_step')} steps, "
-                     f"train loss {_num(h.get('train_loss'))}).")
+        if not cfg.lora_heads:
+            lines.append("- SmolLM2 LoRA heads: not run (`lora_heads: false`, the CPU budget); on a GPU, "
+                         "`benchmarks/bench_heads_lora_gpu.py` trains them on whole reports.")
+        else:
+            lines.append(f"- SmolLM2 LoRA heads: LoRA on `{cfg.heads.model.lora.target_modules}`, "
+                         f"{cfg.heads.model.max_chunks} window(s) of {cfg.heads.model.max_length} tokens, "
+                         f"{cfg.heads.train.num_train_epochs:g} epoch(s) ({h.get('global_step')} steps, "
+                         f"train loss {_num(h.get('train_loss'))}).")
         enc = info.get("encode-smollm2")
         if cfg.heads_cached is not None and enc:
             lines.append(f"- heads on cached features: {enc['reports']} reports (train, dev, test) in "
@@ -674,8 +677,10 @@ def write_report(out: Path, cfg: RealConfig, stages: dict, scores: dict, info: d
               "data); (2) macro F1 counts hard decisions (an abstention - NR, Tis, TX - is a miss) while AUROC "
               "ranks probabilities and is usually much higher than macro F1 for the same model; we give AUROC for "
               f"the systems with probabilities, on {reg['n_reports']} reports, so its CI is wide; (3) "
-              "Clinical-BigBird reads 2,048 tokens and was fine-tuned fully, our heads read one or two windows "
-              "of 256 tokens through LoRA; (4) the rule-based extractor has no probabilities and no training.", ""]
+              "Clinical-BigBird reads 2,048 tokens and was fine-tuned fully; our heads on cached features read "
+              "every report whole but through a frozen encoder (its first layers only, settings above), the "
+              "classical system reads whole reports as n-grams; (4) the rule-based extractor has no "
+              "probabilities and no training.", ""]
     if scores["deltas"]:
         lines += ["Downstream effect (paired bootstrap on the same resamples, T1–T4 macro F1):", ""]
         lines += [f"- {k}: {d['t14_macro_f1']:+.1f} [{d['ci_low']:+.1f}, {d['ci_high']:+.1f}]"
