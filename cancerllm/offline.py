@@ -63,7 +63,8 @@ MODEL_FILES: dict[str, tuple[str, ...]] = {
     "model": ("config.json", "adapter_config.json", "heads_config.json", *_TOKENIZER_FILES),
     "base model": ("config.json",),
     "adapter": ("adapter_config.json",),
-    "heads model": ("heads_config.json",),
+    # a staging model: LoRA heads, cached-feature heads, or a classical system (cancerllm.serve.staging)
+    "heads model": ("heads_config.json", "cached_heads.json", "classical.json"),
     "tokenizer": _TOKENIZER_FILES,
 }
 

@@ -171,6 +171,7 @@ def test_rerun_with_another_task_or_model_is_refused(engine, tmp_path):
         predict("plan", "unused", source, out, progress=False, engine=engine)
     other_model = tmp_path / "other-model"
     other_model.mkdir()
+    (other_model / "config.json").write_text("{}")   # looks like a model folder: the run check refuses it
     with pytest.raises(InputError, match="another run: model"):
         predict("diagnose", other_model, source, out, progress=False)  # refused before any load
     assert out.read_text() == written
