@@ -111,3 +111,11 @@ def test_answer_only_logits_give_the_models_own_loss(tiny_model_dir, tok):
         n = int((batch["labels"][:, 1:] != -100).sum())
         summed = _answer_only_loss(model, batch, False, num_items_in_batch=n)
     assert torch.allclose(full, ours, atol=1e-5) and torch.allclose(full, summed, atol=1e-5)
+
+
+def test_train_metrics_record_wall_time_and_the_gpu_peak_slot(tiny_model_dir, tasks_dir, tmp_path):
+    """Wall time always; peak GPU memory (torch.cuda.max_memory_allocated) on CUDA, None on a CPU."""
+    import torch
+    metrics = finetune(tiny_model_dir, tasks_dir, tmp_path / "run", "phenotype", quick())
+    assert metrics["wall_time_s"] > 0
+    assert (metrics["peak_gpu_memory_mb"] is None) == (not torch.cuda.is_available())
