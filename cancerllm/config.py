@@ -37,6 +37,17 @@ class Config(BaseModel):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
+def load_yaml_file(path: str | os.PathLike, what: str) -> Any:
+    """A YAML file's content, or a ConfigError that names `what` (missing file, bad YAML)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {str(path)!r} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {str(path)!r} is not valid YAML: {exc}") from None
+
+
 def _parse_value(text: str) -> Any:
     # YAML scalars give the user "20" -> 20, "true" -> True, "[a, b]" -> list.
     return yaml.safe_load(text) if text != "" else ""

@@ -34,13 +34,8 @@ def load_label_map(path: str | os.PathLike | None) -> dict[str, str | None]:
     """{source label: entity type or None (drop)} from a YAML file; {} for no file."""
     if path is None:
         return {}
-    import yaml
-    try:
-        data = yaml.safe_load(open(path, encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"label map {str(path)!r} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"label map {str(path)!r} is not valid YAML: {exc}") from None
+    from cancerllm.config import load_yaml_file
+    data = load_yaml_file(path, "label map")
     if isinstance(data, dict) and set(data) == {"labels"}:
         data = data["labels"]
     if not isinstance(data, dict) or not data:

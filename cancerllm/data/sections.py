@@ -95,13 +95,8 @@ def load_header_map(path: str | os.PathLike) -> dict[str, list[str]]:
     section) to more spellings; `combined:` maps a canonical key to headers that name
     two sections and give it the whole body. Anything else is a ConfigError naming it.
     """
-    import yaml
-    try:
-        data = yaml.safe_load(open(path, encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"section header map {str(path)!r} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"section header map {str(path)!r} is not valid YAML: {exc}") from None
+    from cancerllm.config import load_yaml_file
+    data = load_yaml_file(path, "section header map")
     if not isinstance(data, dict) or not data or set(data) - {"headers", "combined"}:
         extra = sorted(set(data) - {"headers", "combined"}) if isinstance(data, dict) else []
         raise ConfigError(f"section header map {str(path)!r} must have 'headers:' and/or 'combined:' "

@@ -42,9 +42,9 @@ from torch.nn import functional as F
 
 from cancerllm.config import Config
 from cancerllm.errors import ConfigError, InputError
+from cancerllm.tasks.prompts import IGNORE_INDEX
 from cancerllm.tasks.staging.schema import FIELDS, FINE
 
-IGNORE_INDEX = -100
 HEADS_CONFIG = "heads_config.json"
 HEADS_WEIGHTS = "heads.safetensors"
 
