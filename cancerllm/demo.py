@@ -30,7 +30,7 @@ from pathlib import Path
 from pydantic import Field
 
 from cancerllm.config import Config, load_config
-from cancerllm.io import atomic_write_json, atomic_write_jsonl, read_jsonl
+from cancerllm.io import atomic_write_json, atomic_write_jsonl
 from cancerllm.models.tiny import TinyModelConfig
 from cancerllm.runs import start_run
 

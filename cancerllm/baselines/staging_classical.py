@@ -246,10 +246,12 @@ class _Saved:
         return model
 
 
-class ClassicalStaging(_Saved):
-    """TF-IDF + rule findings -> a logistic regression per field (module docstring)."""
+class _LinearStaging(_Saved):
+    """What both systems share: features fitted on train, C per field chosen on dev
+    (`select_and_fit`), then optionally refitted on train + dev. A subclass says how records
+    become a frame (`_frame`) and which feature encoder reads it (`_new_features`)."""
 
-    system = "classical"
+    what = ""  # how errors name the system
 
     def __init__(self, cfg: ClassicalConfig | None = None):
         self.cfg = cfg or ClassicalConfig()
@@ -257,19 +259,25 @@ class ClassicalStaging(_Saved):
         self.models: dict = {}
         self.selection: dict = {}
 
-    def fit(self, train: list[dict], dev: list[dict], fields: list[str] | None = None) -> ClassicalStaging:
+    def _frame(self, records: list[dict]):
+        raise NotImplementedError
+
+    def _new_features(self):
+        raise NotImplementedError
+
+    def fit(self, train: list[dict], dev: list[dict], fields: list[str] | None = None):
         cfg, fields = self.cfg, fields or self.cfg.fields
         if not train:
             raise InputError("no training records")
         t0 = time.perf_counter()
-        features = feature_union(cfg)
-        X_train = features.fit_transform(as_frame(train, cfg.use_cancer_type)).tocsr()
-        X_dev = features.transform(as_frame(dev, cfg.use_cancer_type)).tocsr() if dev else None
+        features = self._new_features()
+        X_train = features.fit_transform(self._frame(train)).tocsr()
+        X_dev = features.transform(self._frame(dev)).tocsr() if dev else None
         refit = None
         if cfg.refit_on_dev and dev:
             both = train + dev
-            final = feature_union(cfg)
-            X_both = final.fit_transform(as_frame(both, cfg.use_cancer_type)).tocsr()
+            final = self._new_features()
+            X_both = final.fit_transform(self._frame(both)).tocsr()
 
             def refit(field, C):
                 rows, y = coarse_targets(both, field)
@@ -282,16 +290,30 @@ class ClassicalStaging(_Saved):
         return self
 
     def predict(self, records: list[dict]) -> list[dict]:
-        """{field: {"label": coarse, "probs": {class: p}}} per record (`text`, optional `cancer_type`)."""
+        """{field: {"label": coarse, "probs": {class: p}}} per record."""
         if self.features is None:
-            raise InputError("the classical model is not fitted")
+            raise InputError(f"the {self.what} is not fitted")
         if not records:
             return []
-        X = self.features.transform(as_frame(records, self.cfg.use_cancer_type)).tocsr()
-        return probs_rows(self.models, X, len(records))
+        return probs_rows(self.models, self.features.transform(self._frame(records)).tocsr(), len(records))
 
 
-class CancerTypePrior(_Saved):
+class ClassicalStaging(_LinearStaging):
+    """TF-IDF + rule findings -> a logistic regression per field (module docstring).
+
+    Records carry `text` and, optionally, `cancer_type`."""
+
+    system = "classical"
+    what = "classical model"
+
+    def _frame(self, records: list[dict]):
+        return as_frame(records, self.cfg.use_cancer_type)
+
+    def _new_features(self):
+        return feature_union(self.cfg)
+
+
+class CancerTypePrior(_LinearStaging):
     """Logistic regression on the one-hot cancer type: the staging a model gets without reading.
 
     Needs `cancer_type` on every record; a type unseen in training predicts the
@@ -299,15 +321,9 @@ class CancerTypePrior(_Saved):
     """
 
     system = "cancer_type_prior"
+    what = "cancer-type prior"
 
-    def __init__(self, cfg: ClassicalConfig | None = None):
-        self.cfg = cfg or ClassicalConfig()
-        self.features = None
-        self.models: dict = {}
-        self.selection: dict = {}
-
-    @staticmethod
-    def _frame(records: list[dict]):
+    def _frame(self, records: list[dict]):
         import pandas as pd
         missing = [r.get("id") for r in records if not r.get("cancer_type")]
         if missing:
@@ -315,35 +331,9 @@ class CancerTypePrior(_Saved):
                              f"{len(missing)} lack it (first: {missing[0]!r})")
         return pd.DataFrame({"cancer_type": [r["cancer_type"] for r in records]})
 
-    def fit(self, train: list[dict], dev: list[dict], fields: list[str] | None = None) -> CancerTypePrior:
+    def _new_features(self):
         from sklearn.preprocessing import OneHotEncoder
-        fields = fields or self.cfg.fields
-        t0 = time.perf_counter()
-        enc = OneHotEncoder(handle_unknown="ignore")
-        X_train = enc.fit_transform(self._frame(train)).tocsr()
-        X_dev = enc.transform(self._frame(dev)).tocsr() if dev else None
-        refit = None
-        if self.cfg.refit_on_dev and dev:
-            both = train + dev
-            final = OneHotEncoder(handle_unknown="ignore")
-            X_both = final.fit_transform(self._frame(both)).tocsr()
-
-            def refit(field, C):
-                rows, y = coarse_targets(both, field)
-                return _classifier(self.cfg, C).fit(X_both[rows], y)
-            enc = final
-        self.models, self.selection = select_and_fit(X_train, train, X_dev, dev or [], fields, self.cfg, refit)
-        self.features = enc
-        self.selection["_fit_seconds"] = round(time.perf_counter() - t0, 2)
-        self.selection["_refit_on"] = "train+dev" if refit else "train"
-        return self
-
-    def predict(self, records: list[dict]) -> list[dict]:
-        if self.features is None:
-            raise InputError("the cancer-type prior is not fitted")
-        if not records:
-            return []
-        return probs_rows(self.models, self.features.transform(self._frame(records)).tocsr(), len(records))
+        return OneHotEncoder(handle_unknown="ignore")
 
 
 SYSTEM_CLASSES = {"classical": ClassicalStaging, "cancer_type_prior": CancerTypePrior}
