@@ -33,6 +33,7 @@ from cancerllm.config import Config, load_config
 from cancerllm.io import atomic_write_json, atomic_write_jsonl
 from cancerllm.models.tiny import TinyModelConfig
 from cancerllm.runs import start_run
+from cancerllm.runtime import release_memory
 
 PROFILES = {"default": "demo", "smoke": "demo-smoke"}
 
@@ -117,6 +118,7 @@ class StageRunner:
         print(f"[demo] {name} ...{self._progress(name)}", flush=True)
         t0 = time.perf_counter()
         result = fn() or {}
+        release_memory()
         seconds = time.perf_counter() - t0
         self.done[name] = {"seconds": round(seconds, 2), "peak_rss_mb": _peak_rss_mb(), "result": result}
         atomic_write_json(self.path, self.done)

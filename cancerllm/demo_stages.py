@@ -219,6 +219,7 @@ SYSTEMS = {"zero_shot": "zero-shot base", "it": "base+IT", "cpt_it": "base+CPT+I
 def _evaluation_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) -> None:
     def compare():
         from cancerllm.evaluate.compare import ModelRef, compare_models
+        ft = _finetune_cfg(cfg)
         models = ([ModelRef(SYSTEMS["zero_shot"], str(base))] if cfg.zero_shot else []) + [
             ModelRef(SYSTEMS["it"], str(base), str(p.it_base / "adapter")),
             ModelRef(SYSTEMS["cpt_it"], str(p.cpt), str(p.it_cpt / "adapter"))]
@@ -226,7 +227,10 @@ def _evaluation_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path
                                  cfg.eval_batch_size, max_new_tokens=cfg.eval_max_new_tokens,
                                  baselines=[SYSTEMS["rules"], SYSTEMS["floor"]], n_boot=cfg.n_boot, seed=cfg.seed,
                                  floor=SYSTEMS["floor"], pairs=[(SYSTEMS["cpt_it"], SYSTEMS["it"])],
-                                 max_input_tokens=_finetune_cfg(cfg).max_input_tokens)
+                                 max_input_tokens=ft.max_input_tokens,
+                                 context_truncation={t: ft.truncation(t) for t in cfg.eval_limits},
+                                 context_sections=ft.context_sections,
+                                 sample="random")
         return _compare_summary(results, p, cfg)
 
     def errors():

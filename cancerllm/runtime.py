@@ -41,3 +41,20 @@ def cpu_has_fast_bf16() -> bool:
     except OSError:
         pass
     return False
+
+
+def release_memory() -> None:
+    """Hand freed memory back to the OS between long stages of one process.
+
+    A stage's models and batches are garbage once it returns, but glibc keeps the freed
+    heap in its arenas, so the next stage's peak sits on top of the last one's (the demo's
+    resident set grew 3.2 -> 6.8 -> 7.7 GB over CPT and two fine-tunes whose own peak is
+    under 4 GB). `malloc_trim` (glibc only; a no-op elsewhere) returns it.
+    """
+    import ctypes
+    import gc
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass

@@ -71,9 +71,10 @@ def _limit_for(limit: int | dict | None, task: str) -> int | None:
     return limit.get(task) if isinstance(limit, dict) else limit
 
 
-def _split(tasks_dir, task: str, split: str, limit) -> list[dict]:
-    from cancerllm.evaluate.generation import read_split
-    return read_split(tasks_dir, task, split)[:_limit_for(limit, task)]
+def _split(tasks_dir, task: str, split: str, limit, sample: str = "first", seed: int = 0) -> list[dict]:
+    """The split's first N records, or N drawn with `seed` (`generation.draw_records`)."""
+    from cancerllm.evaluate.generation import draw_records, read_split
+    return draw_records(read_split(tasks_dir, task, split), _limit_for(limit, task), seed, task, sample)
 
 
 def run_baseline(name: str, task: str, tasks_dir: str | os.PathLike, records: list[dict],
@@ -96,11 +97,15 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
                    max_new_tokens: dict[str, int] | int | None = None, baselines: list[str] | None = None,
                    n_boot: int = DEFAULT_N_BOOT, seed: int = 0, floor: str | None = None,
                    pairs: list[tuple[str, str]] | None = None, write: bool = True,
-                   max_input_tokens: dict[str, int] | None = None) -> dict:
+                   max_input_tokens: dict[str, int] | None = None,
+                   context_truncation: dict[str, str] | None = None,
+                   context_sections: dict[str, list[str]] | None = None, sample: str = "first") -> dict:
     """Generate + score every (model, task), score the `baselines`, write the comparison.
 
-    `limit`: first N records of the split (an int, or {task: N}); `max_new_tokens` caps
-    generation below the task's registered (paper) limit (an int or {task: N}).
+    `limit`: first N records of the split (an int, or {task: N}), or N drawn with `seed`
+    when `sample="random"`; `max_new_tokens` caps generation below the task's registered
+    (paper) limit (an int or {task: N}); `max_input_tokens` / `context_truncation` /
+    `context_sections` ({task: ...}) repeat the fine-tuning recipe's prompt limits, so models are tested as trained.
     Baselines answer only the tasks they support (`rules`: phenotype); one asked for a
     task it cannot answer is skipped there, and an unknown name is a ConfigError before
     any generation. Returns {system: {task: entry}} (see compare_report).
@@ -123,7 +128,7 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
     out = Path(out_dir)
     results: dict = {}
     for task in tasks:
-        records = _split(tasks_dir, task, split, limit)
+        records = _split(tasks_dir, task, split, limit, sample, seed)
         ids = {r["id"] for r in records}
         atomic_write_jsonl(out / "references" / f"{task}.jsonl",
                            ({"id": r["id"], "response": r["response"], "task": task} for r in records))
@@ -132,7 +137,9 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
             cap = max_new_tokens.get(task) if isinstance(max_new_tokens, dict) else max_new_tokens
             stats = generate_predictions(ref.model_dir, task, records, pred_path, adapter_dir=ref.adapter_dir,
                                          batch_size=batch_size, max_new_tokens=cap, model_name=ref.name,
-                                         max_input_tokens=(max_input_tokens or {}).get(task))
+                                         max_input_tokens=(max_input_tokens or {}).get(task),
+                                         context_truncation=(context_truncation or {}).get(task, "start"),
+                                         context_sections=(context_sections or {}).get(task))
             # Only this run's ids: a predictions file resumed from a run with a larger limit has more.
             preds = {p["id"]: p["prediction"] for p in read_jsonl(pred_path) if p["id"] in ids}
             entry = score_entry(records, preds, task, mode)
@@ -144,7 +151,7 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
                 results.setdefault(name, {})[task] = run_baseline(name, task, tasks_dir, records, mode)
     if write:
         write_comparison(results, out, {"models": [dataclasses.asdict(m) for m in models], "baselines": baselines,
-                                        "tasks": tasks, "split": split, "limit": limit, "mode": mode,
+                                        "tasks": tasks, "split": split, "limit": limit, "sample": sample, "mode": mode,
                                         "max_new_tokens": max_new_tokens}, n_boot=n_boot, seed=seed,
                          floor=floor, pairs=pairs)
     return results

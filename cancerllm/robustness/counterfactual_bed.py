@@ -11,7 +11,7 @@ For each rate (and rate 0, the clean reference) `run_counterfactual`:
      copies of validation.jsonl and test.jsonl (checked by hash: evaluation stays clean);
   4. instruction-tunes the model with the same recipe (`train.finetune`, task phenotype)
      into OUT/rates/rate-R/train/;
-  5. generates on the clean test split (first `limit_test` records) and scores.
+  5. generates on the clean test split (`limit_test` records drawn with the seed) and scores.
 `result.json` in the rate folder is written last (then the rate's training checkpoints are
 deleted); a rerun skips rates that have one and resumes training from its last checkpoint
 otherwise.
@@ -92,7 +92,8 @@ def run_counterfactual(model: str | os.PathLike, tasks_dir: str | os.PathLike, o
               "batch_size": batch_size, "max_new_tokens": max_new_tokens, "mode": mode, "rates": rates}
     out = begin_testbed(out, config, seed, stage="robust.counterfactual")
     train = training_subset(_read(tasks_dir, "train"), cfg.limit("train", TASK), seed, cfg.sampling.get(TASK))
-    test = _read(tasks_dir, "test")[:limit_test]
+    from cancerllm.evaluate.generation import draw_records
+    test = draw_records(_read(tasks_dir, "test"), limit_test, seed, TASK)
     if not test:
         raise InputError(f"no phenotype test records in {tasks_dir}")
     rows = [_run_rate(rate, model, tasks_dir, out, train, test, cfg, config) for rate in rates]

@@ -151,7 +151,7 @@ def run_misspell(model: str | os.PathLike, tasks_dir: str | os.PathLike, out: st
     Writes OUT/config.yaml, run.json, <task>/rate-R/..., results.json, tables.md,
     table_<task>.csv, table_summary.csv and average_f1.png (`report.write_misspell_report`).
     """
-    from cancerllm.evaluate.generation import read_split
+    from cancerllm.evaluate.generation import draw_records, read_split
     from cancerllm.robustness.report import write_misspell_report
     from cancerllm.tasks.registry import expand_tasks
     from cancerllm.errors import ConfigError
@@ -179,7 +179,7 @@ def run_misspell(model: str | os.PathLike, tasks_dir: str | os.PathLike, out: st
               "recipe": str(recipe) if recipe else None, "overrides": list(overrides or []),
               "finetune": finetune_cfg.model_dump(mode="json") if finetune_cfg else None}
     out = begin_testbed(out, config, seed, stage="robust.misspell")
-    data = {t: read_split(tasks_dir, t, split)[:limit] for t in tasks}
+    data = {t: draw_records(read_split(tasks_dir, t, split), limit, seed, t) for t in tasks}
     norm = _LazyNormalizer(out, config) if normalize_spelling else None
     results = {t: [_run_rate(t, rate, data[t], norm, out, config, finetune_cfg) for rate in rates] for t in tasks}
     return write_misspell_report(out, config, results)

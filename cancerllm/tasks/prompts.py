@@ -31,7 +31,8 @@ prompt is over its token budget, tokens are cut from the context only (the templ
 the instruction are kept whole): its *start* by default, so the end of the context
 survives - where the phenotype question sits and where clinic notes keep their diagnosis
 and assessment sections. Whole leading sections go first, then the first tokens of what
-is left (`cut="end"` keeps the start instead). Because the context is a separate token
+is left (`cut="end"` keeps the start instead, whole sections first: where a clinic note
+holds its reason for visit and history, which is what a diagnosis is read from). Because the context is a separate token
 segment, the cut is exact: no re-tokenization at the edge.
 """
 
@@ -190,7 +191,8 @@ class PromptFormat:
 
         Cutting the start drops whole leading sections first (numbered lines "1) Reason for
         visit: ...", `tasks.truncation.section_starts`), then the first tokens of what is
-        left. None when even an empty context does not fit.
+        left. Cutting the end keeps the leading whole sections that fit (the first tokens
+        when not even the first section does). None when even an empty context does not fit.
         """
         before, ctx, after = self.segments(instruction, context)
         if max_tokens is None or len(before) + len(ctx) + len(after) <= max_tokens:
@@ -198,9 +200,11 @@ class PromptFormat:
         keep = max_tokens - len(before) - len(after)
         if keep < 0:
             return None
+        starts = self._section_token_starts(context)
         if cut == "end":
-            return EncodedPrompt(before + ctx[:keep] + after, truncated=True)
-        start = next((k for k in self._section_token_starts(context) if len(ctx) - k <= keep), len(ctx) - keep)
+            end = max((k for k in starts if 0 < k <= keep), default=keep)
+            return EncodedPrompt(before + ctx[:end] + after, truncated=True)
+        start = next((k for k in starts if len(ctx) - k <= keep), len(ctx) - keep)
         return EncodedPrompt(before + ctx[start:] + after, truncated=True)
 
     def answer_ids(self, response: str) -> list[int]:

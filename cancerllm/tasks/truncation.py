@@ -28,3 +28,29 @@ _SECTION_START = re.compile(r"^\d{1,3}\) ", re.MULTILINE)
 def section_starts(context: str) -> list[int]:
     """Character offsets where a numbered section line begins (after the first)."""
     return [m.start() for m in _SECTION_START.finditer(context) if m.start() > 0]
+
+
+_HEADER = re.compile(r"^\d{1,3}\) ([^:\n]+):", re.MULTILINE)
+
+
+def select_sections(context: str, names: list[str] | None) -> str:
+    """The context's numbered sections whose header is in `names` (case-insensitive), in
+    note order; the context unchanged when `names` is empty or it has no such sections.
+
+    Why: a note's sections do not all bear on every task. A treatment plan follows the
+    reason for visit, the history (current cycle, fractions left) and the diagnosis and
+    assessment, not the review of systems, vitals and laboratory table that sit between
+    them - and which, kept, push the history out of a CPU-sized prompt. A recipe names the
+    sections per task (`context_sections: {treatment: [...]}`); training and evaluation
+    apply the same choice (`train.finetune`, `evaluate.generation`).
+    """
+    if not names:
+        return context
+    wanted = {n.strip().lower() for n in names}
+    heads = list(_HEADER.finditer(context))
+    if not heads:
+        return context
+    bounds = [m.start() for m in heads] + [len(context)]
+    kept = [context[bounds[i]:bounds[i + 1]].rstrip("\n") for i, m in enumerate(heads)
+            if m.group(1).strip().lower() in wanted]
+    return "\n".join(kept) if kept else context

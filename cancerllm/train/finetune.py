@@ -11,7 +11,7 @@ Labels are -100 on the prompt (and on padding, added per batch by the collator);
 covers the answer and its end token only. Over `max_seq_length`, or over the task's
 `max_input_tokens` (the evaluation limit in the task registry), the *context* is cut by
 the one truncation rule shared with evaluation (`context_truncation: start` keeps the end
-of the context). The answer is never cut: a record whose answer alone does not fit is
+of the context; per task, e.g. `{diagnosis: end}` keeps its start). The answer is never cut: a record whose answer alone does not fit is
 dropped and counted in train_metrics.json.
 
 What is trained on (why these knobs exist): most phenotype records answer "Not relevant",
@@ -35,6 +35,7 @@ from cancerllm.config import Config
 from cancerllm.errors import InputError
 from cancerllm.io import read_jsonl
 from cancerllm.tasks.prompts import PromptFormat, Template
+from cancerllm.tasks.truncation import select_sections
 from cancerllm.train.common import (LoraSettings, PaddingCollator, TrainConfig, TrainerSettings, begin_run,
                                     load_for_training, run_trainer)
 
@@ -55,17 +56,28 @@ class FinetuneConfig(TrainConfig):
     lora: LoraSettings | None = LoraSettings(r=64, alpha=16, dropout=0.05)
     prompt_template: Template = "auto"    # auto: the tokenizer's chat template when it has one
     max_seq_length: int = 2048
-    context_truncation: Literal["start", "end"] = "start"
+    # the side of an over-long context that goes: one for all tasks or {task: side}, e.g.
+    # {treatment: start, diagnosis: end} (a plan follows the last sections, a diagnosis the
+    # first); evaluate with the same sides (`truncation(task)`)
+    context_truncation: Literal["start", "end"] | dict[str, Literal["start", "end"]] = "start"
     max_train_samples: int | dict[str, int] | None = None  # per task (or {task: n}), seeded subset
     max_eval_samples: int | dict[str, int] | None = None   # per task
     sampling: dict[str, TaskSampling] = {}
     # per-task prompt limit below the registry's (paper) limit, e.g. {treatment: 320}: the one
     # truncation rule then keeps the sections nearest the answer; evaluate with the same limit
     max_input_tokens: dict[str, int] = {}
+    # per-task numbered note sections to keep, by header (`tasks.truncation.select_sections`),
+    # e.g. {treatment: [reason for visit, subjective, diagnosis, assessment]}; evaluate the same
+    context_sections: dict[str, list[str]] = {}
     select_best: bool = True              # keep the checkpoint with the lowest validation loss
     group_by_length: bool = True          # batches of similar length: less padding
     pad_to_multiple_of: int | None = None
     train: TrainerSettings = TrainerSettings(learning_rate=2e-4, num_train_epochs=1.0)
+
+    def truncation(self, task: str) -> Literal["start", "end"]:
+        """The context side cut for `task` (tasks a dict does not name: "start")."""
+        value = self.context_truncation
+        return value.get(task, "start") if isinstance(value, dict) else value
 
     def limit(self, which: str, task: str) -> int | None:
         value = self.max_train_samples if which == "train" else self.max_eval_samples
@@ -135,15 +147,17 @@ def _spread(records: list[dict], n: int, key: str | None, rng: random.Random) ->
 
 
 def encode_split(tokenizer, records: list[dict], cfg: FinetuneConfig, limit: int | None,
-                 max_prompt_tokens: int | None, sampling: TaskSampling | None = None):
+                 max_prompt_tokens: int | None, sampling: TaskSampling | None = None,
+                 cut: Literal["start", "end"] | None = None, sections: list[str] | None = None):
     """(Dataset of input_ids/labels, stats) for a task split, drawn down to `limit` records."""
     from datasets import Dataset
     records = sample_records(records, limit, cfg.seed, sampling)
     fmt = PromptFormat.for_tokenizer(tokenizer, cfg.prompt_template)
     rows = {"input_ids": [], "labels": [], "truncated": []}
     for r in records:
-        ex = fmt.encode_example(r["instruction"], r["context"], r["response"], cfg.max_seq_length,
-                                max_prompt_tokens, cfg.context_truncation)
+        ex = fmt.encode_example(r["instruction"], select_sections(r["context"], sections), r["response"],
+                                cfg.max_seq_length,
+                                max_prompt_tokens, cut or cfg.truncation(""))
         if ex is not None:
             for k in rows:
                 rows[k].append(ex[k])
@@ -183,12 +197,14 @@ def build_datasets(tokenizer, tasks_dir: str | os.PathLike, tasks: list[str], cf
         limit_prompt = min(get_task(task).max_input_tokens, cfg.max_input_tokens.get(task, 10**9))
         sampling = cfg.sampling.get(task)
         train, s_train = encode_split(tokenizer, read_task_records(tasks_dir, task, "train"), cfg,
-                                      cfg.limit("train", task), limit_prompt, sampling)
+                                      cfg.limit("train", task), limit_prompt, sampling, cfg.truncation(task),
+                                      cfg.context_sections.get(task))
         stats[task] = {"train": s_train}
         trains.append(train)
         val_records = read_task_records(tasks_dir, task, "validation")
         if val_records:
-            val, s_val = encode_split(tokenizer, val_records, cfg, cfg.limit("eval", task), limit_prompt, sampling)
+            val, s_val = encode_split(tokenizer, val_records, cfg, cfg.limit("eval", task), limit_prompt,
+                                      sampling, cfg.truncation(task), cfg.context_sections.get(task))
             stats[task]["validation"] = s_val
             vals.append(val)
     train = concatenate_datasets(trains)

@@ -147,3 +147,15 @@ def test_eval_compare_refuses_a_misspelt_baseline_before_generating(three_tasks,
                                    "--baseline", "majorty"])
     assert res.exit_code != 0 and "Did you mean 'majority'" in str(res.exception)
     assert not (tmp_path / "o" / "predictions").exists()
+
+
+def test_a_drawn_slice_covers_the_split_and_is_the_same_for_every_system():
+    from cancerllm.evaluate.generation import draw_records
+    rows = [{"id": str(i)} for i in range(100)]
+    a, b = draw_records(rows, 10, seed=0, key="phenotype"), draw_records(rows, 10, seed=0, key="phenotype")
+    assert a == b and len(a) == 10 and [int(r["id"]) for r in a] == sorted(int(r["id"]) for r in a)
+    assert max(int(r["id"]) for r in a) > 20                              # not the first ten
+    assert draw_records(rows, 10, sample="first") == rows[:10]
+    assert draw_records(rows, 500) == rows and draw_records(rows, None) == rows
+    with pytest.raises(ConfigError):
+        draw_records(rows, 10, sample="last")

@@ -159,3 +159,29 @@ def test_eval_generate_cli(lively_dir, tmp_path):
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["n_generated"] == 3 and summary["task"] == "diagnosis"
     assert [json.loads(x)["id"] for x in out.read_text().splitlines()] and stats_path(out).is_file()
+
+
+def test_an_adapter_is_merged_for_generation_and_answers_as_unmerged(lively_dir, tmp_path):
+    """Merging LoRA into the base is only a speed-up: the same greedy answers as peft's layers."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from cancerllm.evaluate.generation import generate
+    from cancerllm.models.loading import load_causal_lm
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(str(lively_dir), local_files_only=True)
+    peft = get_peft_model(base, LoraConfig(r=4, lora_alpha=64, target_modules="all-linear", init_lora_weights=False))
+    adapter = tmp_path / "adapter"
+    peft.save_pretrained(str(adapter))
+    records = _records()
+    stats = generate_predictions(lively_dir, "phenotype", records, tmp_path / "p.jsonl", adapter_dir=adapter,
+                                 batch_size=4, max_new_tokens=8, device="cpu", backend="hf")
+    assert stats.adapter_merged
+    model, tok = load_causal_lm(lively_dir, adapter, device="cpu")           # unmerged peft layers
+    unmerged = generate(model, tok, [(r["instruction"], r["context"]) for r in records], 8, batch_size=4)
+    merged = {json.loads(x)["id"]: json.loads(x)["prediction"] for x in (tmp_path / "p.jsonl").read_text().splitlines()}
+    assert [merged[r["id"]] for r in records] == unmerged
+    plain = generate_predictions(lively_dir, "phenotype", records, tmp_path / "b.jsonl", batch_size=4,
+                                 max_new_tokens=8, device="cpu", backend="hf")
+    assert not plain.adapter_merged

@@ -68,3 +68,53 @@ def test_the_phenotype_question_survives(fmt):
 
 def test_no_room_for_any_context_is_none(fmt):
     assert fmt.encode_prompt(INS * 50, CONTEXT, 10) is None
+
+
+def test_cutting_the_end_keeps_the_whole_leading_sections_that_fit(fmt):
+    first_two = "\n".join(CONTEXT.split("\n")[:2])
+    limit = _n(fmt, first_two) + 3                                       # two sections and a bit
+    enc = fmt.encode_prompt(INS, CONTEXT, limit, cut="end")
+    text = _text(fmt, enc)
+    assert enc.truncated and len(enc.ids) < limit                        # no half section of the third
+    assert "Reason for visit" in text and "2) Treatment site: left breast" in text
+    assert "Diagnosis" not in text and "Assessment" not in text
+
+
+def test_cutting_the_end_inside_the_first_section_keeps_its_first_tokens(fmt):
+    limit = _n(fmt, "") + 6
+    enc = fmt.encode_prompt(INS, CONTEXT, limit, cut="end")
+    assert enc.truncated and len(enc.ids) == limit and "Reason" in _text(fmt, enc)
+
+
+def test_per_task_sides_in_the_recipe():
+    from cancerllm.train.finetune import FinetuneConfig
+    cfg = FinetuneConfig(context_truncation={"diagnosis": "end"})
+    assert (cfg.truncation("diagnosis"), cfg.truncation("treatment")) == ("end", "start")
+    assert FinetuneConfig(context_truncation="end").truncation("phenotype") == "end"
+
+
+def test_generation_encodes_every_prompt_with_the_side_asked(fmt):
+    from cancerllm.evaluate.generation import encode_prompts
+    limit = _n(fmt, "\n".join(CONTEXT.split("\n")[:2])) + 3
+    prompts = [(INS, CONTEXT)] * 3                       # the second and third too, not only the first
+    ids, cut = encode_prompts(fmt.tokenizer, prompts, limit, cut="end")
+    assert cut == [0, 1, 2] and ids == [fmt.encode_prompt(INS, CONTEXT, limit, cut="end").ids] * 3
+
+
+def test_a_recipe_names_the_sections_a_task_reads():
+    from cancerllm.tasks.truncation import select_sections
+    kept = select_sections(CONTEXT, ["reason for visit", "Assessment"])
+    assert kept.startswith("1) Reason for visit:") and kept.endswith("8) Assessment: stable disease on letrozole")
+    assert "Treatment site" not in kept and "Diagnosis" not in kept
+    assert select_sections(CONTEXT, None) == CONTEXT and select_sections(CONTEXT, ["plan"]) == CONTEXT
+    assert select_sections("no sections here", ["assessment"]) == "no sections here"
+
+
+def test_training_and_generation_read_the_same_sections(fmt, tmp_path):
+    """The recipe's sections reach the prompts of both (stats say which were kept)."""
+    from cancerllm.train.finetune import FinetuneConfig, encode_split
+    record = {"id": "a", "instruction": INS, "context": CONTEXT, "response": "continue letrozole"}
+    cfg = FinetuneConfig(max_seq_length=10_000, context_sections={"treatment": ["assessment"]})
+    ds, _ = encode_split(fmt.tokenizer, [record], cfg, None, None, sections=cfg.context_sections["treatment"])
+    prompt = fmt.encode_prompt(INS, "8) Assessment: stable disease on letrozole").ids
+    assert ds[0]["input_ids"][:len(prompt)] == prompt
