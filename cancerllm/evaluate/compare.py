@@ -138,7 +138,7 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
             stats = generate_predictions(ref.model_dir, task, records, pred_path, adapter_dir=ref.adapter_dir,
                                          batch_size=batch_size, max_new_tokens=cap, model_name=ref.name,
                                          max_input_tokens=(max_input_tokens or {}).get(task),
-                                         context_truncation=(context_truncation or {}).get(task, "start"),
+                                         context_truncation=(context_truncation or {}).get(task),
                                          context_sections=(context_sections or {}).get(task))
             # Only this run's ids: a predictions file resumed from a run with a larger limit has more.
             preds = {p["id"]: p["prediction"] for p in read_jsonl(pred_path) if p["id"] in ids}

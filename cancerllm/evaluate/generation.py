@@ -204,9 +204,10 @@ def iter_generate(model, tokenizer, encoded: list[list[int]], max_new_tokens: in
 
 def generate_with_counts(model, tokenizer, prompts: list[Prompt], max_new_tokens: int,
                          batch_size: int = 16, max_input_tokens: int | None = None,
-                         min_new_tokens: int | None = None) -> tuple[list[str], list[int], list[int]]:
+                         min_new_tokens: int | None = None,
+                         cut: Cut = "start") -> tuple[list[str], list[int], list[int]]:
     """(texts in input order, new tokens per prompt, indices of truncated prompts)."""
-    encoded, truncated = encode_prompts(tokenizer, prompts, max_input_tokens)
+    encoded, truncated = encode_prompts(tokenizer, prompts, max_input_tokens, cut=cut)
     if truncated:
         log.warning("%d of %d prompts longer than %s tokens were truncated", len(truncated),
                     len(prompts), max_input_tokens)
@@ -336,13 +337,14 @@ def generate_predictions(model_dir: str | os.PathLike, task: str, records: Itera
                          dtype: str | None = None, backend: str = "auto", limit: int | None = None,
                          model_name: str | None = None,
                          progress: Callable[[int], None] | None = None,
-                         context_truncation: Cut = "start",
+                         context_truncation: Cut | None = None,
                          context_sections: list[str] | None = None) -> GenerationStats:
     """Generate `task` predictions for `records` (task JSONL dicts) into `out_path`; resumable.
 
     Limits default to the task's registered paper limits. `progress(n)` is called after
     each batch with the number of records just written. `context_truncation` and
-    `context_sections` repeat the fine-tuning recipe's choices for the task.
+    `context_sections` repeat the fine-tuning recipe's choices for the task; left unset,
+    an adapter's saved choices apply (`tasks.prompt_settings`).
     """
     from cancerllm.io import JsonlAppender, atomic_write_json
     from cancerllm.models.loading import pick_device
@@ -355,6 +357,14 @@ def generate_predictions(model_dir: str | os.PathLike, task: str, records: Itera
     if adapter_dir is not None:
         adapter_dir = local_model_dir(adapter_dir, "adapter")
     backend = resolve_backend(backend, device)
+    from cancerllm.tasks.prompt_settings import read_prompt_settings
+    saved = read_prompt_settings(adapter_dir)
+    if saved is not None:
+        saved_max, saved_cut, saved_sections = saved.for_task(spec.name)
+        max_input_tokens = max_input_tokens or saved_max
+        context_truncation = context_truncation or saved_cut
+        context_sections = context_sections if context_sections is not None else saved_sections
+    context_truncation = context_truncation or "start"
     stats = GenerationStats(
         task=spec.name, model=model_name or model_label(model_dir, adapter_dir), model_dir=str(model_dir),
         adapter_dir=str(adapter_dir) if adapter_dir else None, backend=backend,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cancerllm.errors import ConfigError
 from cancerllm.serve.notes import ALIASES, JOBS, Job, job_kind
+from cancerllm.tasks.truncation import select_sections
 
 COMMAND_TASK = {"extract": "phenotype", "diagnose": "diagnosis", "plan": "treatment"}
 
@@ -95,6 +96,13 @@ class Engine:
             self.model.set_adapter(name)
             yield
 
+    def _prompt_settings(self, task: str) -> tuple[int | None, str, list[str] | None]:
+        """The prompt limits the task's adapter was trained with (`tasks.prompt_settings`)."""
+        from cancerllm.tasks.prompt_settings import read_prompt_settings
+        path = self.adapters.get(task, self.adapters.get(None))
+        saved = read_prompt_settings(path) if path is not None else None
+        return saved.for_task(task) if saved is not None else (None, "start", None)
+
     def limits(self, task: str) -> tuple[int, int]:
         from cancerllm.tasks.registry import get_task
         spec = get_task(task)
@@ -109,10 +117,12 @@ class Engine:
             return []
         spec = get_task(task)
         max_in, max_new = self.limits(task)
-        prompts = [(spec.instruction, c) for c in contexts]
+        saved_max, cut, sections = self._prompt_settings(task)
+        max_in = min(max_in, saved_max) if saved_max else max_in
+        prompts = [(spec.instruction, select_sections(c, sections)) for c in contexts]
         with self._lock, self._adapter_for(task):
             texts, _, truncated = generate_with_counts(self.model, self.tokenizer, prompts, max_new,
-                                                       self.batch_size, max_in)
+                                                       self.batch_size, max_in, cut=cut)
             self.n_truncated += len(truncated)
         return texts
 

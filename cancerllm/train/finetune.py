@@ -237,6 +237,10 @@ def finetune(model_dir: str | os.PathLike, tasks_dir: str | os.PathLike, out_dir
     collator = PaddingCollator(tok.pad_token_id, cfg.pad_to_multiple_of, side="left")
     metrics = run_trainer(model, tok, train, val, collator, cfg, out, checkpoint, callbacks,
                           args_extra=extra, extra_metrics={"tasks": stats}, answer_logits_only=True)
+    if metrics.get("output") and Path(metrics["output"]).is_dir():
+        # the prompt limits this model learnt with travel with it (eval, predict, serve read them)
+        from cancerllm.tasks.prompt_settings import from_recipe, write_prompt_settings
+        write_prompt_settings(metrics["output"], from_recipe(cfg, tasks))
     return metrics
 
 

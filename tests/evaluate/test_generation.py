@@ -185,3 +185,23 @@ def test_an_adapter_is_merged_for_generation_and_answers_as_unmerged(lively_dir,
     plain = generate_predictions(lively_dir, "phenotype", records, tmp_path / "b.jsonl", batch_size=4,
                                  max_new_tokens=8, device="cpu", backend="hf")
     assert not plain.adapter_merged
+
+
+def test_an_adapter_brings_its_prompt_settings_to_generation(lively_dir, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from cancerllm.tasks.prompt_settings import PromptSettings, write_prompt_settings
+    base = AutoModelForCausalLM.from_pretrained(str(lively_dir), local_files_only=True)
+    adapter = tmp_path / "adapter"
+    get_peft_model(base, LoraConfig(r=2, target_modules="all-linear")).save_pretrained(str(adapter))
+    write_prompt_settings(adapter, PromptSettings({"diagnosis": 64}, {"diagnosis": "end"},
+                                                  {"diagnosis": ["subjective"]}))
+    records = [{"id": "a", "context": "1) Reason for visit: x\n3) Subjective: on letrozole", "response": "y"}]
+    stats = generate_predictions(lively_dir, "diagnosis", records, tmp_path / "p.jsonl", adapter_dir=adapter,
+                                 max_new_tokens=2, device="cpu", backend="hf")
+    assert (stats.max_input_tokens, stats.context_truncation, stats.context_sections) == (64, "end", ["subjective"])
+    asked = generate_predictions(lively_dir, "diagnosis", records, tmp_path / "q.jsonl", adapter_dir=adapter,
+                                 max_new_tokens=2, device="cpu", backend="hf", context_truncation="start",
+                                 max_input_tokens=100)
+    assert (asked.max_input_tokens, asked.context_truncation) == (100, "start")    # the caller wins

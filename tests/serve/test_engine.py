@@ -45,3 +45,33 @@ def test_adapter_applies_to_its_task_only(engine, lively_model_dir, adapter_dir)
     assert card["tasks"]["diagnosis"]["adapter"] == str(adapter_dir.resolve())
     assert card["tasks"]["phenotype"]["adapter"] is None
     assert card["adapters"] == {"diagnosis": str(adapter_dir.resolve())}
+
+
+def test_an_adapter_is_served_with_the_prompt_limits_it_was_trained_with(lively_model_dir, adapter_dir, tmp_path):
+    """The sections and side a recipe chose reach the served prompt (saved beside the adapter)."""
+    import shutil
+
+    from cancerllm.evaluate import generation
+    from cancerllm.tasks.prompt_settings import PromptSettings, write_prompt_settings
+    trained = tmp_path / "adapter"
+    shutil.copytree(adapter_dir, trained)
+    write_prompt_settings(trained, PromptSettings({"diagnosis": 40}, {"diagnosis": "end"},
+                                                  {"diagnosis": ["subjective"]}))
+    seen = []
+    real = generation.encode_prompts
+
+    def spy(tokenizer, prompts, max_input_tokens=None, template="auto", cut="start"):
+        seen.append((prompts, max_input_tokens, cut))
+        return real(tokenizer, prompts, max_input_tokens, template, cut)
+
+    engine = Engine.load(lively_model_dir, [f"diagnosis={trained}"], device="cpu", max_new_tokens=4)
+    note = "1) Reason for visit: follow-up\n3) Subjective: on letrozole\n6) Laboratory results: WBC 5.0"
+    generation.encode_prompts, saved = spy, generation.encode_prompts
+    try:
+        engine.answer("diagnosis", [note])
+        engine.answer("phenotype", [note])
+    finally:
+        generation.encode_prompts = saved
+    (dx_prompts, dx_max, dx_cut), (ph_prompts, ph_max, ph_cut) = seen
+    assert dx_prompts[0][1] == "3) Subjective: on letrozole" and (dx_max, dx_cut) == (40, "end")
+    assert ph_prompts[0][1] == note and ph_cut == "start" and ph_max > 40   # no adapter: the task's own
