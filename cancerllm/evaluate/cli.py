@@ -19,16 +19,20 @@ def generate(model: str = typer.Option(..., help="Local model directory (hub nam
              max_input_tokens: int = typer.Option(None, help="Override the task's input-token limit."),
              max_new_tokens: int = typer.Option(None, help="Override the task's new-token limit."),
              backend: str = typer.Option("auto", help="auto, hf or vllm (vllm: GPU + package only)."),
-             device: str = typer.Option(None, help="cpu, cuda, ... (default: cuda when available).")):
+             device: str = typer.Option(None, help="cpu, cuda, ... (default: cuda when available)."),
+             progress: bool = typer.Option(True, help="Progress on stderr: a bar, or 'n/N, ETA' lines in a log.")):
     """Greedy batched generation over a task split; writes OUT and OUT's .stats.json."""
     import json
 
     from cancerllm.evaluate.generation import generate_predictions, read_split
+    from cancerllm.evaluate.progress import already_done, generation_progress
 
     records = read_split(tasks_dir, task, split)
-    stats = generate_predictions(model, task, records, out, adapter_dir=adapter, batch_size=batch_size,
-                                 max_input_tokens=max_input_tokens, max_new_tokens=max_new_tokens,
-                                 device=device, backend=backend, limit=limit)
+    total = len(records) if limit is None else min(limit, len(records))
+    with generation_progress(task, total, already_done(out, records, limit), enabled=progress) as report:
+        stats = generate_predictions(model, task, records, out, adapter_dir=adapter, batch_size=batch_size,
+                                     max_input_tokens=max_input_tokens, max_new_tokens=max_new_tokens,
+                                     device=device, backend=backend, limit=limit, progress=report)
     keys = ["task", "model", "n_instances", "n_generated", "n_resumed", "n_truncated", "wall_seconds",
             "tokens_per_second", "peak_memory_mb", "memory_kind", "device", "backend"]
     typer.echo(json.dumps({k: getattr(stats, k) for k in keys}))
@@ -70,6 +74,7 @@ def compare_cmd(
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
     floor: str = typer.Option(None, help="System drawn as a line in Figure 1 (default: majority, if run)."),
     pair: list[str] = typer.Option(None, "--pair", help="A,B: paired bootstrap CI of A - B per task, repeatable."),
+    progress: bool = typer.Option(True, help="Progress on stderr per model and task: a bar, or 'n/N, ETA' lines."),
 ):
     """Tables 2-4 and 7, Figure 1, per-question scores and bootstrap CIs for models and baselines."""
     from cancerllm.errors import ConfigError
@@ -83,7 +88,8 @@ def compare_cmd(
             raise ConfigError(f"--pair {p!r} is not A,B")
         pairs.append((a.strip(), b.strip()))
     compare_models(parse_model_refs(model or []), tasks, tasks_dir, out, split, limit, batch_size, mode,
-                   max_new_tokens, baselines=baseline or [], n_boot=n_boot, seed=seed, floor=floor, pairs=pairs)
+                   max_new_tokens, baselines=baseline or [], n_boot=n_boot, seed=seed, floor=floor, pairs=pairs,
+                   progress=progress)
     from pathlib import Path
     typer.echo((Path(out) / "tables.md").read_text())
     typer.echo(f"tables, results.json and average_f1.png in {out}")
