@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import typer
 
+from cancerllm.cli_options import old_spellings
+
 app = typer.Typer(no_args_is_help=True, help="evaluate stage")
 
 
 @app.command()
+@old_spellings(out="--out")
 def generate(model: str = typer.Option(..., help="Local model directory (hub names are refused)."),
              adapter: str = typer.Option(None, help="LoRA adapter directory (evaluated unmerged)."),
              task: str = typer.Option(..., help="Registered task (phenotype, diagnosis, treatment, ...)."),
-             tasks_dir: str = typer.Option(..., help="Task datasets folder (cancerllm data tasks --out)."),
+             tasks_dir: str = typer.Option(..., help="Task datasets folder (cancerllm data tasks --output)."),
              split: str = typer.Option("test", help="Split file TASKS/<task>/<split>.jsonl."),
-             out: str = typer.Option(..., help="Predictions JSONL (appended; rerun resumes)."),
+             out: str = typer.Option(..., "--output", help="Predictions JSONL (appended; rerun resumes)."),
              batch_size: int = typer.Option(16, help="Prompts per generation batch."),
              limit: int = typer.Option(None, help="Only the first N records of the split."),
              max_input_tokens: int = typer.Option(None, help="Override the task's input-token limit."),
@@ -39,11 +42,12 @@ def generate(model: str = typer.Option(..., help="Local model directory (hub nam
 
 
 @app.command()
+@old_spellings(out="--out")
 def score(predictions: str = typer.Option(..., help="Predictions JSONL (id, prediction)."),
           references: str = typer.Option(..., help="References JSONL (id, response)."),
           per_instance: str = typer.Option(None, help="Write per-id P/R/F1 and tokens to this JSONL."),
           mode: str = typer.Option("reference", help="reference (the paper's evaluation) or standard."),
-          out: str = typer.Option(None, help="Write the aggregate metrics to this JSON file.")):
+          out: str = typer.Option(None, "--output", help="Write the aggregate metrics to this JSON file.")):
     """Exact Match, BLEU-2, ROUGE-L (P/R/F1 x 100) and average F1, as in the paper's tables."""
     from cancerllm.evaluate.scoring import format_aggregate, score_files
     from cancerllm.io import atomic_write_json, atomic_write_jsonl
@@ -57,14 +61,15 @@ def score(predictions: str = typer.Option(..., help="Predictions JSONL (id, pred
 
 
 @app.command("compare")
+@old_spellings(out="--out", tasks="--tasks")
 def compare_cmd(
-    tasks_dir: str = typer.Option(..., help="Task datasets folder (cancerllm data tasks --out)."),
-    out: str = typer.Option(..., help="Output folder: tables (Markdown + CSV), results.json, scores/, "
+    tasks_dir: str = typer.Option(..., help="Task datasets folder (cancerllm data tasks --output)."),
+    out: str = typer.Option(..., "--output", help="Output folder: tables (Markdown + CSV), results.json, scores/, "
                                       "predictions/, average_f1.png (Figure 1)."),
     model: list[str] = typer.Option(None, "--model", help="name=MODEL[:ADAPTER], repeatable: a local model "
                                                          "folder, optionally with a LoRA adapter folder."),
     baseline: list[str] = typer.Option(None, "--baseline", help="Registered baseline, repeatable: rules, majority."),
-    tasks: str = typer.Option("all", help="'all' or a comma list of tasks."),
+    tasks: str = typer.Option("all", "--task", help="'all' or a comma list of tasks."),
     split: str = typer.Option("test", help="Split scored: TASKS/<task>/<split>.jsonl."),
     limit: int = typer.Option(None, help="Only the first N records of each task's split."),
     batch_size: int = typer.Option(16, help="Prompts per generation batch."),
@@ -96,11 +101,12 @@ def compare_cmd(
 
 
 @app.command()
+@old_spellings(out="--out")
 def errors(predictions: str = typer.Option(..., help="Predictions JSONL (id, prediction)."),
            references: str = typer.Option(..., help="References JSONL (id, response, task)."),
            task: str = typer.Option(None, help="Only this task (records without a task field count as it)."),
            abbreviations: str = typer.Option(None, help="Extra abbreviations: JSON {abbr: [expansions]} or TSV."),
-           out: str = typer.Option(None, help="Folder for errors.jsonl, error_counts.csv/.md.")):
+           out: str = typer.Option(None, "--output", help="Folder for errors.jsonl, error_counts.csv/.md.")):
     """Sort wrong predictions into incomplete, redundant, irrelevant, repeated, abbreviation, other."""
     from cancerllm.evaluate.error_analysis import (analyse_error_files, format_counts_markdown,
                                                    write_error_report)
@@ -113,10 +119,11 @@ def errors(predictions: str = typer.Option(..., help="Predictions JSONL (id, pre
 
 
 @app.command("heads")
+@old_spellings(out="--out")
 def heads_cmd(
     model: str = typer.Option(..., help="Heads model folder, a --single-task folder, or (--zero-shot) a causal LM."),
     data: str = typer.Option(..., help="pathology.jsonl, a corpus folder, or a folder with train/validation/test.jsonl."),
-    out: str = typer.Option(..., help="Folder for predictions.jsonl and metrics.json."),
+    out: str = typer.Option(..., "--output", help="Folder for predictions.jsonl and metrics.json."),
     split: str = typer.Option("test", help="train, validation or test (same patient split as training)."),
     split_seed: int = typer.Option(0, help="Seed of the patient split; must match the training recipe's."),
     zero_shot: bool = typer.Option(False, "--zero-shot", help="Prompt MODEL with the schema questions instead."),
@@ -133,9 +140,10 @@ def heads_cmd(
 
 
 @app.command("staging-rules")
+@old_spellings(out="--out")
 def staging_rules_cmd(
     reports: str = typer.Option(..., "--reports", help="Reports JSONL (id, text; labels for scoring)."),
-    out: str = typer.Option(..., "--out", help="Folder for predictions.jsonl and the staging report."),
+    out: str = typer.Option(..., "--output", help="Folder for predictions.jsonl and the staging report."),
     n_boot: int = typer.Option(1000, help="Bootstrap resamples for the 95% CIs (0: none)."),
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
 ):
@@ -151,6 +159,7 @@ def staging_rules_cmd(
 
 
 @app.command("perplexity")
+@old_spellings(out="--out")
 def perplexity_cmd(
     model: str = typer.Option(..., help="Local causal-LM directory (hub names are refused)."),
     data: str = typer.Option(..., help="Texts: JSONL (text field), CSV, txt or Parquet, file or folder."),
@@ -163,7 +172,7 @@ def perplexity_cmd(
     batch_size: int = typer.Option(4, help="Windows per forward pass."),
     dtype: str = typer.Option(None, help="float32, bfloat16, ... (default: float32 on CPU)."),
     device: str = typer.Option(None, help="cpu, cuda, ... (default: cuda when available)."),
-    out: str = typer.Option(None, help="Write the result to this JSON file."),
+    out: str = typer.Option(None, "--output", help="Write the result to this JSON file."),
 ):
     """Sliding-window perplexity (and bits per byte) of a model, with or without an adapter."""
     import json

@@ -61,7 +61,7 @@ def begin_testbed(out: str | os.PathLike, config: dict, seed: int, stage: str) -
                         if k != "rates" and earlier.get(k) != config.get(k))
         if differ:
             raise ConfigError(f"{out} holds a {earlier.get('testbed', 'testbed')} run with other settings "
-                              f"({', '.join(differ)}); choose a new --out, or rerun with the same settings "
+                              f"({', '.join(differ)}); choose a new --output, or rerun with the same settings "
                               "to resume")
     return start_run(out, config, seed, stage=stage)
 
