@@ -12,6 +12,7 @@ import sys
 
 import typer
 
+from cancerllm.cli_options import old_spellings
 from cancerllm.data.cli import app as data_app
 from cancerllm.evaluate.cli import app as eval_app
 from cancerllm.models.cli import app as models_app
@@ -50,8 +51,9 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 @app.command()
+@old_spellings(output="--out")
 def view(path: str = typer.Argument(..., help="A run folder, or an output file (extract/predict/staging/predictions JSONL)."),
-         output: str = typer.Option(None, "--output", "--out", help="HTML file to write (default: RUN/report.html "
+         output: str = typer.Option(None, "--output", help="HTML file to write (default: RUN/report.html "
                                     "or FILE.html)."),
          notes: str = typer.Option(None, help="Note texts for outputs that hold none: JSONL (id + text) or one text file."),
          references: str = typer.Option(None, help="Gold answers for a predictions file: task JSONL (id + response)."),
@@ -70,7 +72,8 @@ def view(path: str = typer.Argument(..., help="A run folder, or an output file (
 
 
 @app.command()
-def demo(out: str = typer.Option("runs/demo", help="Run folder for every stage and the report."),
+@old_spellings(out="--out")
+def demo(out: str = typer.Option("runs/demo", "--output", help="Run folder for every stage and the report."),
          profile: str = typer.Option("default", help="default: SmolLM2-135M base (recipes/demo.yaml); "
                                                      "smoke: the tiny model, a few-minute pipeline check."),
          recipe: str = typer.Option(None, help="Demo recipe (name in recipes/ or a path); overrides --profile."),

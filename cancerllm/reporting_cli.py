@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import typer
 
+from cancerllm.cli_options import old_spellings
+
 app = typer.Typer(no_args_is_help=True, help="report stage")
 
 
@@ -17,8 +19,9 @@ def reports() -> None:
 
 
 @app.command("real")
+@old_spellings(out="--out")
 def real_cmd(
-    out: str = typer.Option("runs/real", help="Run folder (resumable: finished stages are skipped)."),
+    out: str = typer.Option("runs/real", "--output", help="Run folder (resumable: finished stages are skipped)."),
     recipe: str = typer.Option("real-smollm2", help="real-smollm2 (needs ./run smollm2) or real-tiny."),
     data_dir: str = typer.Option(None, help="Folder holding tcga_reports_kefeli_t14/, hallmarks_of_cancer/, "
                                             "medical_abstracts_tc/ (default: <repo>/../shared/data)."),

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import typer
 
+from cancerllm.cli_options import old_spellings
+
 app = typer.Typer(no_args_is_help=True, help="data stage")
 
 
 @app.command("synth")
+@old_spellings(out="--out")
 def synth_cmd(
-    out: str = typer.Option(..., "--out", help="Output folder: patients/notes/pathology/phenotypes JSONL + manifest.json."),
+    out: str = typer.Option(..., "--output", help="Output folder: patients/notes/pathology/phenotypes JSONL + manifest.json."),
     patients: int = typer.Option(200, help="Number of synthetic patients."),
     seed: int = typer.Option(0, help="Seed; the same seed gives byte-identical files."),
 ):
@@ -20,10 +23,11 @@ def synth_cmd(
 
 
 @app.command("tasks")
+@old_spellings(out="--out", corpus="--in", tasks="--tasks")
 def tasks_cmd(
-    corpus: str = typer.Option(None, "--in", help="Corpus folder (notes.jsonl, phenotypes.jsonl)."),
-    out: str = typer.Option(..., "--out", help="Output folder: OUT/<task>/{train,validation,test}.jsonl + hf/."),
-    tasks: str = typer.Option("all", help="'all' or a comma list of registered tasks."),
+    corpus: str = typer.Option(None, "--input", help="Corpus folder (notes.jsonl, phenotypes.jsonl)."),
+    out: str = typer.Option(..., "--output", help="Output folder: OUT/<task>/{train,validation,test}.jsonl + hf/."),
+    tasks: str = typer.Option("all", "--task", help="'all' or a comma list of registered tasks."),
     seed: int = typer.Option(0, help="Patient partition seed (shared with the corpus stage)."),
     phenotype_context: str = typer.Option(
         "table10", help="Phenotype context form: 'table10' = \"In the text <sentence>, <question>\" "
@@ -52,7 +56,7 @@ def tasks_cmd(
         raise typer.BadParameter(f"unknown phenotype context form {phenotype_context!r}; "
                                  f"known: {', '.join(CONTEXT_FORMS)}", param_hint="--phenotype-context")
     if not (corpus or notes or annotations):
-        raise typer.BadParameter("give --in CORPUS, --notes and/or --annotations", param_hint="--in")
+        raise typer.BadParameter("give --input CORPUS, --notes and/or --annotations", param_hint="--input")
     options = {"context_form": phenotype_context} if "phenotype" in expand_tasks(tasks) else {}
     given = {"annotations": annotations, "annotation_format": None if annotation_format == "auto" else
              annotation_format, "label_map": label_map, "ignore_labels": ignore_labels or None,
@@ -76,6 +80,7 @@ def tasks_cmd(
 
 
 @app.command("sections")
+@old_spellings(out="--out")
 def sections_cmd(
     notes: str = typer.Argument(..., help="Clinic notes: a JSONL/CSV/TSV/Parquet/txt file or folder."),
     sections: str = typer.Option(None, "--sections", help="YAML of extra note headers (layout of "
@@ -84,7 +89,7 @@ def sections_cmd(
     id_field: str = typer.Option("id", help="Field / column holding the note id."),
     patient_field: str = typer.Option("patient_id", help="Field / column holding the patient id."),
     min_unknown: int = typer.Option(3, help="List an unrecognised header only if this many notes have it."),
-    out: str = typer.Option(None, help="Also write the report as JSON here."),
+    out: str = typer.Option(None, "--output", help="Also write the report as JSON here."),
 ):
     """Section coverage before training: headers recognised, notes lacking each needed section."""
     from cancerllm.data.section_coverage import format_coverage, section_coverage
@@ -95,14 +100,34 @@ def sections_cmd(
     typer.echo(format_coverage(report))
 
 
+def split_overrides(items: list[str]) -> tuple[list[str], list[str]]:
+    """(input paths, key=value overrides) of positional arguments, as `train ...` takes them.
+
+    An item is an override when it reads KEY=VALUE (KEY a dotted name) and is not an
+    existing path, so a file whose name holds "=" is still read as an input.
+    """
+    import re
+    from pathlib import Path
+    paths, overrides = [], []
+    for item in items:
+        is_override = re.match(r"^[A-Za-z_][\w.]*=", item) and not Path(item).exists()
+        (overrides if is_override else paths).append(item)
+    return paths, overrides
+
+
 @app.command("corpus")
+@old_spellings(out="--out")
 def corpus_cmd(
-    inputs: list[str] = typer.Argument(..., help="Files or folders (txt/CSV/JSONL/Parquet) of notes."),
-    out: str = typer.Option(..., "--out", help="Output folder: clean/ JSONL, packed/ blocks, corpus.json."),
+    items: list[str] = typer.Argument(None, metavar="[INPUT]... [KEY=VALUE]...",
+                                      help="Files or folders of notes (or --input), and key=value overrides "
+                                           "of the corpus settings, e.g. block_size=256."),
+    inputs: list[str] = typer.Option(None, "--input", help="File or folder (txt/CSV/JSONL/Parquet) of notes; "
+                                                          "repeatable."),
+    out: str = typer.Option(..., "--output", help="Output folder: clean/ JSONL, packed/ blocks, corpus.json."),
     tokenizer: str = typer.Option(None, help="Tokenizer or model folder; when given, also tokenize and pack."),
     recipe: str = typer.Option(None, help="YAML recipe with a `corpus:` section."),
-    override: list[str] = typer.Option(None, "--set", help="key=value overrides, e.g. block_size=256."),
-    tasks_dir: str = typer.Option(None, help="Task datasets folder (data tasks --out): the notes its records "
+    old_override: list[str] = typer.Option(None, "--set", hidden=True, help="Old spelling of KEY=VALUE."),
+    tasks_dir: str = typer.Option(None, help="Task datasets folder (data tasks --output): the notes its records "
                                              "come from are left out of the corpus, as in the paper."),
     include_task_notes: bool = typer.Option(False, "--include-task-notes",
                                             help="Keep the instruction-tuning notes in the corpus (not the paper)."),
@@ -110,6 +135,11 @@ def corpus_cmd(
     """Clean, de-duplicate, split by patient, and (with --tokenizer) pack the pre-training corpus."""
     from cancerllm.config import load_config
     from cancerllm.data.corpus import CorpusConfig, build_corpus
+    given, override = split_overrides(items or [])
+    inputs = list(inputs or []) + given
+    override += list(old_override or [])
+    if not inputs:
+        raise typer.BadParameter("give the notes: --input FILE_OR_FOLDER (repeatable)", param_hint="--input")
     cfg = load_config(CorpusConfig, recipe, override, section="corpus" if recipe else None)
     if tasks_dir:
         cfg = cfg.model_copy(update={"tasks_dir": tasks_dir})
@@ -150,9 +180,10 @@ def read_cmd(
 
 
 @app.command("deid")
+@old_spellings(out="--out", inp="--in")
 def deid_cmd(
-    inp: str = typer.Option(..., "--in", help="File or folder of notes (txt/CSV/TSV/JSONL/Parquet)."),
-    out: str = typer.Option(..., "--out", help="Output JSONL: the records with identifiers replaced."),
+    inp: str = typer.Option(..., "--input", help="File or folder of notes (txt/CSV/TSV/JSONL/Parquet)."),
+    out: str = typer.Option(..., "--output", help="Output JSONL: the records with identifiers replaced."),
     text_field: str = typer.Option("text", help="Field (column) holding the note text."),
     date_shift_seed: str = typer.Option(None, help="Secret keying each patient's date shift; keep it apart "
                                                    "from the output (visible in ps: prefer the file or "

@@ -4,42 +4,50 @@ from __future__ import annotations
 
 import typer
 
+from cancerllm.cli_options import old_spellings
+
 app = typer.Typer(no_args_is_help=True, help="evaluate stage")
 
 
 @app.command()
+@old_spellings(out="--out")
 def generate(model: str = typer.Option(..., help="Local model directory (hub names are refused)."),
              adapter: str = typer.Option(None, help="LoRA adapter directory (evaluated unmerged)."),
              task: str = typer.Option(..., help="Registered task (phenotype, diagnosis, treatment, ...)."),
-             tasks_dir: str = typer.Option(..., help="Task datasets folder (cancerllm data tasks --out)."),
+             tasks_dir: str = typer.Option(..., help="Task datasets folder (cancerllm data tasks --output)."),
              split: str = typer.Option("test", help="Split file TASKS/<task>/<split>.jsonl."),
-             out: str = typer.Option(..., help="Predictions JSONL (appended; rerun resumes)."),
+             out: str = typer.Option(..., "--output", help="Predictions JSONL (appended; rerun resumes)."),
              batch_size: int = typer.Option(16, help="Prompts per generation batch."),
              limit: int = typer.Option(None, help="Only the first N records of the split."),
              max_input_tokens: int = typer.Option(None, help="Override the task's input-token limit."),
              max_new_tokens: int = typer.Option(None, help="Override the task's new-token limit."),
              backend: str = typer.Option("auto", help="auto, hf or vllm (vllm: GPU + package only)."),
-             device: str = typer.Option(None, help="cpu, cuda, ... (default: cuda when available).")):
+             device: str = typer.Option(None, help="cpu, cuda, ... (default: cuda when available)."),
+             progress: bool = typer.Option(True, help="Progress on stderr: a bar, or 'n/N, ETA' lines in a log.")):
     """Greedy batched generation over a task split; writes OUT and OUT's .stats.json."""
     import json
 
     from cancerllm.evaluate.generation import generate_predictions, read_split
+    from cancerllm.evaluate.progress import already_done, generation_progress
 
     records = read_split(tasks_dir, task, split)
-    stats = generate_predictions(model, task, records, out, adapter_dir=adapter, batch_size=batch_size,
-                                 max_input_tokens=max_input_tokens, max_new_tokens=max_new_tokens,
-                                 device=device, backend=backend, limit=limit)
+    total = len(records) if limit is None else min(limit, len(records))
+    with generation_progress(task, total, already_done(out, records, limit), enabled=progress) as report:
+        stats = generate_predictions(model, task, records, out, adapter_dir=adapter, batch_size=batch_size,
+                                     max_input_tokens=max_input_tokens, max_new_tokens=max_new_tokens,
+                                     device=device, backend=backend, limit=limit, progress=report)
     keys = ["task", "model", "n_instances", "n_generated", "n_resumed", "n_truncated", "wall_seconds",
             "tokens_per_second", "peak_memory_mb", "memory_kind", "device", "backend"]
     typer.echo(json.dumps({k: getattr(stats, k) for k in keys}))
 
 
 @app.command()
+@old_spellings(out="--out")
 def score(predictions: str = typer.Option(..., help="Predictions JSONL (id, prediction)."),
           references: str = typer.Option(..., help="References JSONL (id, response)."),
           per_instance: str = typer.Option(None, help="Write per-id P/R/F1 and tokens to this JSONL."),
           mode: str = typer.Option("reference", help="reference (the paper's evaluation) or standard."),
-          out: str = typer.Option(None, help="Write the aggregate metrics to this JSON file.")):
+          out: str = typer.Option(None, "--output", help="Write the aggregate metrics to this JSON file.")):
     """Exact Match, BLEU-2, ROUGE-L (P/R/F1 x 100) and average F1, as in the paper's tables."""
     from cancerllm.evaluate.scoring import format_aggregate, score_files
     from cancerllm.io import atomic_write_json, atomic_write_jsonl
@@ -53,14 +61,15 @@ def score(predictions: str = typer.Option(..., help="Predictions JSONL (id, pred
 
 
 @app.command("compare")
+@old_spellings(out="--out", tasks="--tasks")
 def compare_cmd(
-    tasks_dir: str = typer.Option(..., help="Task datasets folder (cancerllm data tasks --out)."),
-    out: str = typer.Option(..., help="Output folder: tables (Markdown + CSV), results.json, scores/, "
+    tasks_dir: str = typer.Option(..., help="Task datasets folder (cancerllm data tasks --output)."),
+    out: str = typer.Option(..., "--output", help="Output folder: tables (Markdown + CSV), results.json, scores/, "
                                       "predictions/, average_f1.png (Figure 1)."),
     model: list[str] = typer.Option(None, "--model", help="name=MODEL[:ADAPTER], repeatable: a local model "
                                                          "folder, optionally with a LoRA adapter folder."),
     baseline: list[str] = typer.Option(None, "--baseline", help="Registered baseline, repeatable: rules, majority."),
-    tasks: str = typer.Option("all", help="'all' or a comma list of tasks."),
+    tasks: str = typer.Option("all", "--task", help="'all' or a comma list of tasks."),
     split: str = typer.Option("test", help="Split scored: TASKS/<task>/<split>.jsonl."),
     limit: int = typer.Option(None, help="Only the first N records of each task's split."),
     batch_size: int = typer.Option(16, help="Prompts per generation batch."),
@@ -70,6 +79,7 @@ def compare_cmd(
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
     floor: str = typer.Option(None, help="System drawn as a line in Figure 1 (default: majority, if run)."),
     pair: list[str] = typer.Option(None, "--pair", help="A,B: paired bootstrap CI of A - B per task, repeatable."),
+    progress: bool = typer.Option(True, help="Progress on stderr per model and task: a bar, or 'n/N, ETA' lines."),
 ):
     """Tables 2-4 and 7, Figure 1, per-question scores and bootstrap CIs for models and baselines."""
     from cancerllm.errors import ConfigError
@@ -83,18 +93,20 @@ def compare_cmd(
             raise ConfigError(f"--pair {p!r} is not A,B")
         pairs.append((a.strip(), b.strip()))
     compare_models(parse_model_refs(model or []), tasks, tasks_dir, out, split, limit, batch_size, mode,
-                   max_new_tokens, baselines=baseline or [], n_boot=n_boot, seed=seed, floor=floor, pairs=pairs)
+                   max_new_tokens, baselines=baseline or [], n_boot=n_boot, seed=seed, floor=floor, pairs=pairs,
+                   progress=progress)
     from pathlib import Path
     typer.echo((Path(out) / "tables.md").read_text())
     typer.echo(f"tables, results.json and average_f1.png in {out}")
 
 
 @app.command()
+@old_spellings(out="--out")
 def errors(predictions: str = typer.Option(..., help="Predictions JSONL (id, prediction)."),
            references: str = typer.Option(..., help="References JSONL (id, response, task)."),
            task: str = typer.Option(None, help="Only this task (records without a task field count as it)."),
            abbreviations: str = typer.Option(None, help="Extra abbreviations: JSON {abbr: [expansions]} or TSV."),
-           out: str = typer.Option(None, help="Folder for errors.jsonl, error_counts.csv/.md.")):
+           out: str = typer.Option(None, "--output", help="Folder for errors.jsonl, error_counts.csv/.md.")):
     """Sort wrong predictions into incomplete, redundant, irrelevant, repeated, abbreviation, other."""
     from cancerllm.evaluate.error_analysis import (analyse_error_files, format_counts_markdown,
                                                    write_error_report)
@@ -107,10 +119,11 @@ def errors(predictions: str = typer.Option(..., help="Predictions JSONL (id, pre
 
 
 @app.command("heads")
+@old_spellings(out="--out")
 def heads_cmd(
     model: str = typer.Option(..., help="Heads model folder, a --single-task folder, or (--zero-shot) a causal LM."),
     data: str = typer.Option(..., help="pathology.jsonl, a corpus folder, or a folder with train/validation/test.jsonl."),
-    out: str = typer.Option(..., help="Folder for predictions.jsonl and metrics.json."),
+    out: str = typer.Option(..., "--output", help="Folder for predictions.jsonl and metrics.json."),
     split: str = typer.Option("test", help="train, validation or test (same patient split as training)."),
     split_seed: int = typer.Option(0, help="Seed of the patient split; must match the training recipe's."),
     zero_shot: bool = typer.Option(False, "--zero-shot", help="Prompt MODEL with the schema questions instead."),
@@ -127,9 +140,10 @@ def heads_cmd(
 
 
 @app.command("staging-rules")
+@old_spellings(out="--out")
 def staging_rules_cmd(
     reports: str = typer.Option(..., "--reports", help="Reports JSONL (id, text; labels for scoring)."),
-    out: str = typer.Option(..., "--out", help="Folder for predictions.jsonl and the staging report."),
+    out: str = typer.Option(..., "--output", help="Folder for predictions.jsonl and the staging report."),
     n_boot: int = typer.Option(1000, help="Bootstrap resamples for the 95% CIs (0: none)."),
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
 ):
@@ -145,6 +159,7 @@ def staging_rules_cmd(
 
 
 @app.command("perplexity")
+@old_spellings(out="--out")
 def perplexity_cmd(
     model: str = typer.Option(..., help="Local causal-LM directory (hub names are refused)."),
     data: str = typer.Option(..., help="Texts: JSONL (text field), CSV, txt or Parquet, file or folder."),
@@ -157,7 +172,7 @@ def perplexity_cmd(
     batch_size: int = typer.Option(4, help="Windows per forward pass."),
     dtype: str = typer.Option(None, help="float32, bfloat16, ... (default: float32 on CPU)."),
     device: str = typer.Option(None, help="cpu, cuda, ... (default: cuda when available)."),
-    out: str = typer.Option(None, help="Write the result to this JSON file."),
+    out: str = typer.Option(None, "--output", help="Write the result to this JSON file."),
 ):
     """Sliding-window perplexity (and bits per byte) of a model, with or without an adapter."""
     import json

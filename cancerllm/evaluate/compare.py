@@ -99,7 +99,8 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
                    pairs: list[tuple[str, str]] | None = None, write: bool = True,
                    max_input_tokens: dict[str, int] | None = None,
                    context_truncation: dict[str, str] | None = None,
-                   context_sections: dict[str, list[str]] | None = None, sample: str = "first") -> dict:
+                   context_sections: dict[str, list[str]] | None = None, sample: str = "first",
+                   progress: bool = True) -> dict:
     """Generate + score every (model, task), score the `baselines`, write the comparison.
 
     `limit`: first N records of the split (an int, or {task: N}), or N drawn with `seed`
@@ -108,10 +109,12 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
     `context_sections` ({task: ...}) repeat the fine-tuning recipe's prompt limits, so models are tested as trained.
     Baselines answer only the tasks they support (`rules`: phenotype); one asked for a
     task it cannot answer is skipped there, and an unknown name is a ConfigError before
-    any generation. Returns {system: {task: entry}} (see compare_report).
+    any generation. `progress`: a bar or "n/N, ETA" lines on stderr per (model, task)
+    (evaluate/progress.py). Returns {system: {task: entry}} (see compare_report).
     """
     from cancerllm.baselines.registry import get_baseline
     from cancerllm.evaluate.generation import generate_predictions
+    from cancerllm.evaluate.progress import already_done, generation_progress
     from cancerllm.evaluate.scoring import check_mode
     from cancerllm.tasks.registry import expand_tasks
     check_mode(mode)
@@ -135,11 +138,13 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
         for ref in models:
             pred_path = out / "predictions" / ref.name / f"{task}.jsonl"
             cap = max_new_tokens.get(task) if isinstance(max_new_tokens, dict) else max_new_tokens
-            stats = generate_predictions(ref.model_dir, task, records, pred_path, adapter_dir=ref.adapter_dir,
-                                         batch_size=batch_size, max_new_tokens=cap, model_name=ref.name,
-                                         max_input_tokens=(max_input_tokens or {}).get(task),
-                                         context_truncation=(context_truncation or {}).get(task),
-                                         context_sections=(context_sections or {}).get(task))
+            with generation_progress(f"{ref.name} {task}", len(records), already_done(pred_path, records),
+                                     enabled=progress) as report:
+                stats = generate_predictions(ref.model_dir, task, records, pred_path, adapter_dir=ref.adapter_dir,
+                                             batch_size=batch_size, max_new_tokens=cap, model_name=ref.name,
+                                             max_input_tokens=(max_input_tokens or {}).get(task),
+                                             context_truncation=(context_truncation or {}).get(task),
+                                             context_sections=(context_sections or {}).get(task), progress=report)
             # Only this run's ids: a predictions file resumed from a run with a larger limit has more.
             preds = {p["id"]: p["prediction"] for p in read_jsonl(pred_path) if p["id"] in ids}
             entry = score_entry(records, preds, task, mode)

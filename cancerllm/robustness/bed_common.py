@@ -61,7 +61,7 @@ def begin_testbed(out: str | os.PathLike, config: dict, seed: int, stage: str) -
                         if k != "rates" and earlier.get(k) != config.get(k))
         if differ:
             raise ConfigError(f"{out} holds a {earlier.get('testbed', 'testbed')} run with other settings "
-                              f"({', '.join(differ)}); choose a new --out, or rerun with the same settings "
+                              f"({', '.join(differ)}); choose a new --output, or rerun with the same settings "
                               "to resume")
     return start_run(out, config, seed, stage=stage)
 
@@ -76,9 +76,12 @@ def evaluate_records(model: str | os.PathLike, adapter: str | os.PathLike | None
     {"scores": aggregate, "generation": the cost of the call}.
     """
     from cancerllm.evaluate.generation import generate_predictions
+    from cancerllm.evaluate.progress import already_done, generation_progress
     from cancerllm.evaluate.scoring import score_records
-    stats = generate_predictions(model, task, records, pred_path, adapter_dir=adapter,
-                                 batch_size=batch_size, max_new_tokens=max_new_tokens)
+    with generation_progress(f"{task} {Path(pred_path).parent.name}/{Path(pred_path).stem}", len(records),
+                             already_done(pred_path, records)) as report:
+        stats = generate_predictions(model, task, records, pred_path, adapter_dir=adapter,
+                                     batch_size=batch_size, max_new_tokens=max_new_tokens, progress=report)
     refs = {str(r["id"]): r["response"] for r in records}
     # A file from an earlier run with a larger limit may hold more ids: score ours only.
     preds = {str(p["id"]): p["prediction"] for p in read_jsonl(pred_path) if str(p["id"]) in refs}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from cancerllm.cli_options import old_spellings
+
 app = typer.Typer(no_args_is_help=True, help="robustness stage")
 
 
@@ -24,10 +26,11 @@ def _echo_curves(summary: dict) -> None:
 
 
 @app.command("counterfactual")
+@old_spellings(out="--out")
 def counterfactual_cmd(
     model: str = typer.Option(..., help="Local base model directory to fine-tune at every rate."),
     tasks_dir: str = typer.Option(..., help="Task folder with phenotype/{train,validation,test}.jsonl."),
-    out: str = typer.Option(..., help="Run folder (rerun with the same settings to resume)."),
+    out: str = typer.Option(..., "--output", help="Run folder (rerun with the same settings to resume)."),
     rates: str = typer.Option("0.2,0.4,0.6,0.8", help="Shares of training instances to mislabel; 0 is always added."),
     recipe: str = typer.Option(None, help="Fine-tuning recipe, the same at every rate (default: by model size, "
                                           "finetune-mistral7b over 500 M parameters, else finetune-tiny)."),
@@ -49,14 +52,15 @@ def counterfactual_cmd(
 
 
 @app.command("misspell")
+@old_spellings(out="--out", tasks="--tasks")
 def misspell_cmd(
     model: str = typer.Option(..., help="Local model directory (hub names are refused)."),
     adapter: str = typer.Option(None, help="LoRA adapter directory (evaluated unmerged)."),
-    tasks_dir: str = typer.Option(..., help="Task folder (cancerllm data tasks --out)."),
-    out: str = typer.Option(..., help="Run folder (rerun with the same settings to resume)."),
+    tasks_dir: str = typer.Option(..., help="Task folder (cancerllm data tasks --output)."),
+    out: str = typer.Option(..., "--output", help="Run folder (rerun with the same settings to resume)."),
     rates: str = typer.Option("0.02,0.04,0.06,0.08,0.2,0.4,0.6,0.8",
                               help="Shares of the words to misspell; 0 is always added."),
-    tasks: str = typer.Option("diagnosis,treatment", help="Tasks whose test inputs are misspelled."),
+    tasks: str = typer.Option("diagnosis,treatment", "--task", help="Tasks whose test inputs are misspelled."),
     normalize_spelling: bool = typer.Option(False, "--normalize-spelling",
                                             help="Also evaluate on inputs corrected by the spelling normaliser."),
     vocab_from: str = typer.Option(None, help="Clean text for the normaliser's vocabulary: a task or corpus "
@@ -88,9 +92,10 @@ def misspell_cmd(
 
 
 @app.command("compare")
+@old_spellings(out="--out")
 def compare_cmd(
     run: list[str] = typer.Option(..., "--run", help="NAME=DIR of a finished testbed run, repeatable."),
-    out: str = typer.Option(..., help="Folder for table_<task>.csv, tables.md, summary.json."),
+    out: str = typer.Option(..., "--output", help="Folder for table_<task>.csv, tables.md, summary.json."),
 ):
     """Several models' testbed runs side by side with the mean over rates (Tables 5 and 6)."""
     from cancerllm.errors import ConfigError

@@ -1,6 +1,6 @@
 """Several models' testbed runs side by side, as the paper's Tables 5 and 6.
 
-`cancerllm robust compare --run NAME=DIR ... --out OUT` reads each run folder's
+`cancerllm robust compare --run NAME=DIR ... --output OUT` reads each run folder's
 results.json (all of one testbed: counterfactual or misspell) and writes, per task, one
 table with a block of rows per model (one row per rate, EM / BLEU-2 / ROUGE-L P/R/F1)
 and the model's **Average F1: the mean over the non-zero rates of each rate's average

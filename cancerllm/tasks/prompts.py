@@ -101,7 +101,10 @@ class PromptFormat:
         cached = getattr(tokenizer, "_cancerllm_prompt_format", None)
         if cached is not None and template in ("auto", cached.kind):
             return cached
-        has_chat = bool(getattr(tokenizer, "chat_template", None))
+        from cancerllm.tasks.chat_template import is_alpaca_template
+        chat_template = getattr(tokenizer, "chat_template", None)
+        # An exported model carries the alpaca layout as a chat template (tasks/chat_template.py): still alpaca.
+        has_chat = bool(chat_template) and not is_alpaca_template(chat_template)
         if template == "chat" and not has_chat:
             from cancerllm.errors import ConfigError
             raise ConfigError("prompt template 'chat' needs a tokenizer with a chat template")

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import typer
 
+from cancerllm.cli_options import old_spellings
+
 app = typer.Typer(no_args_is_help=True, help="train stage")
 
 
 @app.command("pretrain")
+@old_spellings(out="--out")
 def pretrain_cmd(
     recipe: str = typer.Option(None, help="Recipe name in recipes/ or a YAML path (default: by model size, "
                                           "pretrain-mistral7b over 500 M parameters, else pretrain-tiny)."),
     model: str = typer.Option(..., help="Local model directory to continue pre-training."),
     data: str = typer.Option(..., help="Packed corpus (DatasetDict on disk with input_ids blocks)."),
-    out: str = typer.Option(..., help="Run folder: adapter/ or model/, checkpoints/, metrics."),
+    out: str = typer.Option(..., "--output", help="Run folder: adapter/ or model/, checkpoints/, metrics."),
     resume: bool = typer.Option(False, help="Continue from the last checkpoint in OUT."),
     merge: bool = typer.Option(False, help="Also write OUT/merged: the adapter folded into the base."),
     allow_tiny_recipe: bool = typer.Option(False, "--allow-tiny-recipe",
@@ -33,13 +36,14 @@ def pretrain_cmd(
 
 
 @app.command("finetune")
+@old_spellings(out="--out")
 def finetune_cmd(
     recipe: str = typer.Option(None, help="Recipe name in recipes/ or a YAML path (default: by model size, "
                                           "finetune-mistral7b over 500 M parameters, else finetune-tiny)."),
     model: str = typer.Option(..., help="Local model directory (e.g. a merged pre-trained model)."),
     tasks_dir: str = typer.Option(..., help="Task folder: TASKS/<task>/{train,validation}.jsonl."),
     task: str = typer.Option("all", help="phenotype, diagnosis, treatment, a comma list, or all."),
-    out: str = typer.Option(..., help="Run folder (with --per-task: OUT/<task>/ each)."),
+    out: str = typer.Option(..., "--output", help="Run folder (with --per-task: OUT/<task>/ each)."),
     per_task: bool = typer.Option(False, help="One adapter per task instead of one multi-task adapter."),
     resume: bool = typer.Option(False, help="Continue from the last checkpoint in OUT."),
     allow_tiny_recipe: bool = typer.Option(False, "--allow-tiny-recipe",
@@ -63,9 +67,10 @@ def finetune_cmd(
 
 
 @app.command("merge")
+@old_spellings(out="--out")
 def merge_cmd(
     adapter: str = typer.Option(..., help="LoRA adapter folder (adapter_config.json)."),
-    out: str = typer.Option(..., help="Folder for the merged full model and its tokenizer."),
+    out: str = typer.Option(..., "--output", help="Folder for the merged full model and its tokenizer."),
     base: str = typer.Option(None, help="Base model folder; default: the one the adapter names."),
     dtype: str = typer.Option("auto", help="Load/save dtype: auto, float32, bfloat16, float16."),
 ):
@@ -75,11 +80,12 @@ def merge_cmd(
 
 
 @app.command("heads")
+@old_spellings(out="--out")
 def heads_cmd(
     recipe: str = typer.Option("heads-tiny", help="Recipe name in recipes/ or a YAML path."),
     model: str = typer.Option(..., help="Local base model directory (used as a LoRA-adapted encoder)."),
     data: str = typer.Option(..., help="pathology.jsonl, a corpus folder, or a folder with train/validation/test.jsonl."),
-    out: str = typer.Option(..., help="Run folder = model folder (with --single-task: OUT/<field>/ each)."),
+    out: str = typer.Option(..., "--output", help="Run folder = model folder (with --single-task: OUT/<field>/ each)."),
     fields: str = typer.Option(None, help="Comma-separated heads, e.g. pT,pN,grade (default: all seven)."),
     single_task: bool = typer.Option(False, "--single-task", help="One model per field (the baseline)."),
     resume: bool = typer.Option(False, help="Continue from the last checkpoint in OUT."),
@@ -98,10 +104,11 @@ def heads_cmd(
 
 
 @app.command("staging")
+@old_spellings(out="--out")
 def staging_cmd(
     system: str = typer.Option("classical", help="classical (TF-IDF + rule findings) or cancer_type_prior."),
     data: str = typer.Option(..., help="A folder with train/validation(/test).jsonl, pathology.jsonl, or a corpus folder."),
-    out: str = typer.Option(..., help="Model folder: model.joblib, classical.json, metrics.json."),
+    out: str = typer.Option(..., "--output", help="Model folder: model.joblib, classical.json, metrics.json."),
     recipe: str = typer.Option("staging-classical", help="Recipe name in recipes/ or a YAML path."),
     fields: str = typer.Option(None, help="Comma-separated fields, e.g. pT,pN,M (default: the recipe's)."),
     override: list[str] = typer.Argument(None, help="key=value recipe overrides, e.g. C_grid=[1,10]."),

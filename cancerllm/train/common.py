@@ -442,6 +442,9 @@ def run_trainer(model, tokenizer, train_dataset, eval_dataset, collator, cfg: Tr
         **(extra_metrics or {}),
     }
     if trainer.is_world_process_zero():
+        # the saved tokenizer's chat template is the toolkit's prompt (vLLM, Ollama, LM Studio)
+        from cancerllm.tasks.chat_template import ensure_chat_template
+        ensure_chat_template(tokenizer)
         tokenizer.save_pretrained(str(final_dir))
         atomic_write_json(out / "train_metrics.json", metrics)
     return metrics

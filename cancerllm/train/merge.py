@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cancerllm.errors import InputError
 from cancerllm.offline import local_model_dir
+from cancerllm.tasks.chat_template import ensure_chat_template
 
 
 def adapter_base(adapter_dir: str | os.PathLike) -> str:
@@ -32,7 +33,8 @@ def merge_adapter(adapter_dir: str | os.PathLike, out_dir: str | os.PathLike,
     """Load base + adapter on the CPU, `merge_and_unload`, save model and tokenizer to `out_dir`.
 
     The base defaults to the one the adapter was trained on. The tokenizer is taken from
-    the adapter folder when it holds one (training saves it there), else from the base.
+    the adapter folder when it holds one (training saves it there), else from the base,
+    and saved with the chat template of the toolkit's prompt (tasks/chat_template.py).
     Quantized (QLoRA) bases cannot be merged exactly; merge into the unquantized base.
     """
     import torch
@@ -48,6 +50,7 @@ def merge_adapter(adapter_dir: str | os.PathLike, out_dir: str | os.PathLike,
     out.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(str(out))
     has_tok = any((adapter / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
-    AutoTokenizer.from_pretrained(str(adapter if has_tok else base), local_files_only=True) \
-        .save_pretrained(str(out))
+    tokenizer = AutoTokenizer.from_pretrained(str(adapter if has_tok else base), local_files_only=True)
+    ensure_chat_template(tokenizer)  # so vLLM / Ollama / LM Studio build the prompt the model was tuned on
+    tokenizer.save_pretrained(str(out))
     return out

@@ -118,6 +118,8 @@ def test_eval_compare_two_models_and_baselines_writes_every_table_and_figure_1(
             "--n-boot", "50", "--pair", "lively,tiny"]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
+    for name in ("tiny", "lively"):   # progress per (model, task) on stderr
+        assert all(f"{name} {task}: 4/4 (100%)" in res.stderr for task in ("phenotype", "diagnosis", "treatment"))
     for stem in ("table2_diagnosis", "table3_treatment", "table4_phenotype", "table7_cost", "table7_cost_detail",
                  "table_mean_over_tasks", "table_phenotype_by_question", "table_paired"):
         assert (out / f"{stem}.csv").stat().st_size > 0, stem

@@ -158,6 +158,8 @@ def test_eval_generate_cli(lively_dir, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["n_generated"] == 3 and summary["task"] == "diagnosis"
+    assert "diagnosis: 0/3 done, generating 3" in result.stderr      # progress on stderr, not in the JSON
+    assert "diagnosis: 3/3 (100%)" in result.stderr and "ETA" in result.stderr
     assert [json.loads(x)["id"] for x in out.read_text().splitlines()] and stats_path(out).is_file()
 
 
