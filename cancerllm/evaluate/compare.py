@@ -96,7 +96,8 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
                    max_new_tokens: dict[str, int] | int | None = None, baselines: list[str] | None = None,
                    n_boot: int = DEFAULT_N_BOOT, seed: int = 0, floor: str | None = None,
                    pairs: list[tuple[str, str]] | None = None, write: bool = True,
-                   max_input_tokens: dict[str, int] | None = None) -> dict:
+                   max_input_tokens: dict[str, int] | None = None, quantization: str | None = None,
+                   backend: str = "auto") -> dict:
     """Generate + score every (model, task), score the `baselines`, write the comparison.
 
     `limit`: first N records of the split (an int, or {task: N}); `max_new_tokens` caps
@@ -132,7 +133,8 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
             cap = max_new_tokens.get(task) if isinstance(max_new_tokens, dict) else max_new_tokens
             stats = generate_predictions(ref.model_dir, task, records, pred_path, adapter_dir=ref.adapter_dir,
                                          batch_size=batch_size, max_new_tokens=cap, model_name=ref.name,
-                                         max_input_tokens=(max_input_tokens or {}).get(task))
+                                         max_input_tokens=(max_input_tokens or {}).get(task),
+                                         quantization=quantization, backend=backend)
             # Only this run's ids: a predictions file resumed from a run with a larger limit has more.
             preds = {p["id"]: p["prediction"] for p in read_jsonl(pred_path) if p["id"] in ids}
             entry = score_entry(records, preds, task, mode)

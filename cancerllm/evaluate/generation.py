@@ -251,6 +251,7 @@ class GenerationStats:
     tokens_per_second: float = 0.0
     peak_memory_mb: float = 0.0
     memory_kind: str = ""
+    quantization: str | None = None   # 4bit | 8bit (bitsandbytes), None = full weights
     date: str = ""
     versions: dict = field(default_factory=dict)
 
@@ -325,7 +326,7 @@ def generate_predictions(model_dir: str | os.PathLike, task: str, records: Itera
                          batch_size: int = 16, max_input_tokens: int | None = None,
                          max_new_tokens: int | None = None, device: str | None = None,
                          dtype: str | None = None, backend: str = "auto", limit: int | None = None,
-                         model_name: str | None = None,
+                         model_name: str | None = None, quantization: str | None = None,
                          progress: Callable[[int], None] | None = None) -> GenerationStats:
     """Generate `task` predictions for `records` (task JSONL dicts) into `out_path`; resumable.
 
@@ -348,7 +349,8 @@ def generate_predictions(model_dir: str | os.PathLike, task: str, records: Itera
         adapter_dir=str(adapter_dir) if adapter_dir else None, backend=backend,
         device="cuda" if backend == "vllm" else pick_device(device), batch_size=batch_size,
         max_input_tokens=max_input_tokens or spec.max_input_tokens,
-        max_new_tokens=max_new_tokens or spec.max_new_tokens, date=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        max_new_tokens=max_new_tokens or spec.max_new_tokens, quantization=quantization,
+        date=time.strftime("%Y-%m-%dT%H:%M:%S"),
         versions=versions())
     with JsonlAppender(out_path) as out:
         todo, stats.n_instances, stats.n_resumed = _pending(records, out.done, limit)
@@ -392,7 +394,8 @@ def _run_hf(stats: GenerationStats, model_dir: Path, adapter_dir: Path | None, p
     import torch
     from cancerllm.models.loading import load_causal_lm
     t0 = time.perf_counter()
-    model, tokenizer = load_causal_lm(model_dir, adapter_dir, device=stats.device, dtype=dtype)
+    model, tokenizer = load_causal_lm(model_dir, adapter_dir, device=stats.device, dtype=dtype,
+                                      quantization=stats.quantization)
     stats.load_seconds = round(time.perf_counter() - t0, 3)
     cuda = stats.device.startswith("cuda")
     if cuda:
