@@ -419,46 +419,9 @@ def _run_hf(stats: GenerationStats, model_dir: Path, adapter_dir: Path | None, p
 
 def _run_vllm(stats: GenerationStats, model_dir: Path, adapter_dir: Path | None, prompts: list[Prompt],
               write: Callable[[Batch], None], dtype: str | None) -> None:
-    """vLLM path (GPU only, optional): same prompts, same truncation, same output lines.
-
-    vLLM pre-allocates its KV cache (gpu_memory_utilization), so `peak_memory_mb` is what
-    torch saw allocated, not the reservation. Not covered by the CPU test suite.
-    """
-    import json
-
-    import torch
-    from vllm import LLM, SamplingParams
-
-    from cancerllm.models.loading import load_tokenizer
-    t0 = time.perf_counter()
-    tokenizer = load_tokenizer(model_dir)
-    lora = None
-    kwargs: dict = {"model": str(model_dir), "tokenizer": str(model_dir), "seed": 0,
-                    "dtype": dtype or "auto"}
-    if adapter_dir is not None:
-        from vllm.lora.request import LoRARequest
-        rank = json.loads((adapter_dir / "adapter_config.json").read_text()).get("r", 16)
-        # vLLM accepts only some ranks (8, 16, 32, ...): the next power of two holds the adapter.
-        kwargs.update(enable_lora=True, max_lora_rank=1 << (max(8, int(rank)) - 1).bit_length())
-        lora = LoRARequest("adapter", 1, str(adapter_dir))
-    llm = LLM(**kwargs)
-    stats.load_seconds = round(time.perf_counter() - t0, 3)
-    torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    encoded, truncated = encode_prompts(tokenizer, prompts, stats.max_input_tokens)
-    stats.n_truncated = len(truncated)
-    params = SamplingParams(temperature=0.0, max_tokens=stats.max_new_tokens, skip_special_tokens=True)
-    chunk = max(stats.batch_size, 1) * 16  # vLLM schedules its own batches; chunks bound lost work
-    for start in range(0, len(encoded), chunk):
-        idx = list(range(start, min(start + chunk, len(encoded))))
-        outs = llm.generate([{"prompt_token_ids": encoded[i]} for i in idx], params, lora_request=lora,
-                            use_tqdm=False)
-        fmt = PromptFormat.for_tokenizer(tokenizer)
-        write(Batch(idx, [fmt.clean(o.outputs[0].text) for o in outs],
-                    [len(o.outputs[0].token_ids) for o in outs]))
-    stats.wall_seconds = round(time.perf_counter() - t0, 3)
-    stats.peak_memory_mb = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    stats.memory_kind = "cuda_max_allocated"
+    """vLLM path (GPU + optional package): cancerllm/evaluate/backends/vllm.py."""
+    from cancerllm.evaluate.backends.vllm import run_vllm
+    run_vllm(stats, model_dir, adapter_dir, prompts, write, dtype)
 
 
 def read_split(tasks_dir: str | os.PathLike, task: str, split: str = "test") -> list[dict]:
