@@ -77,10 +77,12 @@ def quantization_kwargs(quantization: str | None, device: str | None = None) -> 
     import importlib.util
 
     import torch
-    if (device and not str(device).startswith(("cuda", "auto"))) or not torch.cuda.is_available():
+    if device and not str(device).startswith(("cuda", "auto")):
+        raise ConfigError(f"--quantization {quantization} needs a CUDA GPU (bitsandbytes), not device "
+                          f"{device!r}; drop --quantization to load the model unquantized there.")
+    if not torch.cuda.is_available():
         raise ConfigError(f"--quantization {quantization} needs a CUDA GPU (bitsandbytes); this machine "
-                          f"{'was asked for device ' + repr(device) if device and device != 'auto' else 'has none'}. "
-                          "Load the model unquantized on CPU.")
+                          "has none. Drop --quantization to load the model unquantized on CPU.")
     if importlib.util.find_spec("bitsandbytes") is None:
         raise ConfigError(f"--quantization {quantization} needs the bitsandbytes package: "
                           "pip install bitsandbytes")
