@@ -8,6 +8,9 @@ from cancerllm.cli_options import old_spellings
 
 app = typer.Typer(no_args_is_help=True, help="evaluate stage")
 
+QUANTIZATION = typer.Option(None, "--quantization",
+                            help="4bit or 8bit: load the base quantized (bitsandbytes, CUDA only).")
+
 
 @app.command()
 @old_spellings(out="--out")
@@ -23,21 +26,25 @@ def generate(model: str = typer.Option(..., help="Local model directory (hub nam
              max_new_tokens: int = typer.Option(None, help="Override the task's new-token limit."),
              backend: str = typer.Option("auto", help="auto, hf or vllm (vllm: GPU + package only)."),
              device: str = typer.Option(None, help="cpu, cuda, ... (default: cuda when available)."),
-             progress: bool = typer.Option(True, help="Progress on stderr: a bar, or 'n/N, ETA' lines in a log.")):
+             progress: bool = typer.Option(True, help="Progress on stderr: a bar, or 'n/N, ETA' lines in a log."),
+             quantization: str = QUANTIZATION):
     """Greedy batched generation over a task split; writes OUT and OUT's .stats.json."""
     import json
 
     from cancerllm.evaluate.generation import generate_predictions, read_split
     from cancerllm.evaluate.progress import already_done, generation_progress
+    from cancerllm.models.loading import quantization_kwargs
 
+    quantization_kwargs(quantization, device)  # a clear error before reading anything
     records = read_split(tasks_dir, task, split)
     total = len(records) if limit is None else min(limit, len(records))
     with generation_progress(task, total, already_done(out, records, limit), enabled=progress) as report:
         stats = generate_predictions(model, task, records, out, adapter_dir=adapter, batch_size=batch_size,
                                      max_input_tokens=max_input_tokens, max_new_tokens=max_new_tokens,
-                                     device=device, backend=backend, limit=limit, progress=report)
+                                     device=device, backend=backend, limit=limit, progress=report,
+                                     quantization=quantization)
     keys = ["task", "model", "n_instances", "n_generated", "n_resumed", "n_truncated", "wall_seconds",
-            "tokens_per_second", "peak_memory_mb", "memory_kind", "device", "backend"]
+            "tokens_per_second", "peak_memory_mb", "memory_kind", "device", "backend", "quantization"]
     typer.echo(json.dumps({k: getattr(stats, k) for k in keys}))
 
 
@@ -80,10 +87,14 @@ def compare_cmd(
     floor: str = typer.Option(None, help="System drawn as a line in Figure 1 (default: majority, if run)."),
     pair: list[str] = typer.Option(None, "--pair", help="A,B: paired bootstrap CI of A - B per task, repeatable."),
     progress: bool = typer.Option(True, help="Progress on stderr per model and task: a bar, or 'n/N, ETA' lines."),
+    quantization: str = QUANTIZATION,
+    backend: str = typer.Option("auto", help="auto, hf or vllm (vllm: GPU + package only)."),
 ):
     """Tables 2-4 and 7, Figure 1, per-question scores and bootstrap CIs for models and baselines."""
     from cancerllm.errors import ConfigError
     from cancerllm.evaluate.compare import compare_models, parse_model_refs
+    from cancerllm.models.loading import quantization_kwargs
+    quantization_kwargs(quantization)
     if not model and not baseline:
         raise typer.BadParameter("give at least one --model or --baseline", param_hint="--model")
     pairs = []
@@ -94,7 +105,7 @@ def compare_cmd(
         pairs.append((a.strip(), b.strip()))
     compare_models(parse_model_refs(model or []), tasks, tasks_dir, out, split, limit, batch_size, mode,
                    max_new_tokens, baselines=baseline or [], n_boot=n_boot, seed=seed, floor=floor, pairs=pairs,
-                   progress=progress)
+                   progress=progress, quantization=quantization, backend=backend)
     from pathlib import Path
     typer.echo((Path(out) / "tables.md").read_text())
     typer.echo(f"tables, results.json and average_f1.png in {out}")

@@ -100,7 +100,7 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
                    max_input_tokens: dict[str, int] | None = None,
                    context_truncation: dict[str, str] | None = None,
                    context_sections: dict[str, list[str]] | None = None, sample: str = "first",
-                   progress: bool = True) -> dict:
+                   progress: bool = True, quantization: str | None = None, backend: str = "auto") -> dict:
     """Generate + score every (model, task), score the `baselines`, write the comparison.
 
     `limit`: first N records of the split (an int, or {task: N}), or N drawn with `seed`
@@ -144,7 +144,8 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
                                              batch_size=batch_size, max_new_tokens=cap, model_name=ref.name,
                                              max_input_tokens=(max_input_tokens or {}).get(task),
                                              context_truncation=(context_truncation or {}).get(task),
-                                             context_sections=(context_sections or {}).get(task), progress=report)
+                                             context_sections=(context_sections or {}).get(task), progress=report,
+                                             quantization=quantization, backend=backend)
             # Only this run's ids: a predictions file resumed from a run with a larger limit has more.
             preds = {p["id"]: p["prediction"] for p in read_jsonl(pred_path) if p["id"] in ids}
             entry = score_entry(records, preds, task, mode)

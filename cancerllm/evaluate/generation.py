@@ -261,6 +261,7 @@ class GenerationStats:
     tokens_per_second: float = 0.0
     peak_memory_mb: float = 0.0
     memory_kind: str = ""
+    quantization: str | None = None   # 4bit | 8bit (bitsandbytes), None = full weights
     date: str = ""
     versions: dict = field(default_factory=dict)
 
@@ -335,7 +336,7 @@ def generate_predictions(model_dir: str | os.PathLike, task: str, records: Itera
                          batch_size: int = 16, max_input_tokens: int | None = None,
                          max_new_tokens: int | None = None, device: str | None = None,
                          dtype: str | None = None, backend: str = "auto", limit: int | None = None,
-                         model_name: str | None = None,
+                         model_name: str | None = None, quantization: str | None = None,
                          progress: Callable[[int], None] | None = None,
                          context_truncation: Cut | None = None,
                          context_sections: list[str] | None = None) -> GenerationStats:
@@ -370,7 +371,8 @@ def generate_predictions(model_dir: str | os.PathLike, task: str, records: Itera
         adapter_dir=str(adapter_dir) if adapter_dir else None, backend=backend,
         device="cuda" if backend == "vllm" else pick_device(device), batch_size=batch_size,
         max_input_tokens=max_input_tokens or spec.max_input_tokens,
-        max_new_tokens=max_new_tokens or spec.max_new_tokens, context_truncation=context_truncation,
+        max_new_tokens=max_new_tokens or spec.max_new_tokens, quantization=quantization,
+        context_truncation=context_truncation,
         context_sections=list(context_sections) if context_sections else None, date=time.strftime("%Y-%m-%dT%H:%M:%S"),
         versions=versions())
     with JsonlAppender(out_path) as out:
@@ -416,8 +418,10 @@ def _run_hf(stats: GenerationStats, model_dir: Path, adapter_dir: Path | None, p
     import torch
     from cancerllm.models.loading import load_causal_lm
     t0 = time.perf_counter()
-    model, tokenizer = load_causal_lm(model_dir, adapter_dir, device=stats.device, dtype=dtype)
-    if adapter_dir is not None and hasattr(model, "merge_and_unload") and not _is_quantized(model):
+    model, tokenizer = load_causal_lm(model_dir, adapter_dir, device=stats.device, dtype=dtype,
+                                      quantization=stats.quantization)
+    if adapter_dir is not None and hasattr(model, "merge_and_unload") and not stats.quantization \
+            and not _is_quantized(model):
         # Folding the LoRA weights into the base once makes every decoding step a plain
         # forward: 3-6x more new tokens/s for SmolLM2 + r16 on a CPU than peft's unmerged
         # layers (which run the adapter beside every linear layer at each token).
@@ -454,47 +458,9 @@ def _is_quantized(model) -> bool:
 
 def _run_vllm(stats: GenerationStats, model_dir: Path, adapter_dir: Path | None, prompts: list[Prompt],
               write: Callable[[Batch], None], dtype: str | None) -> None:
-    """vLLM path (GPU only, optional): same prompts, same truncation, same output lines.
-
-    vLLM pre-allocates its KV cache (gpu_memory_utilization), so `peak_memory_mb` is what
-    torch saw allocated, not the reservation. Not covered by the CPU test suite.
-    """
-    import json
-
-    import torch
-    from vllm import LLM, SamplingParams
-
-    from cancerllm.models.loading import load_tokenizer
-    t0 = time.perf_counter()
-    tokenizer = load_tokenizer(model_dir)
-    lora = None
-    kwargs: dict = {"model": str(model_dir), "tokenizer": str(model_dir), "seed": 0,
-                    "dtype": dtype or "auto"}
-    if adapter_dir is not None:
-        from vllm.lora.request import LoRARequest
-        rank = json.loads((adapter_dir / "adapter_config.json").read_text()).get("r", 16)
-        # vLLM accepts only some ranks (8, 16, 32, ...): the next power of two holds the adapter.
-        kwargs.update(enable_lora=True, max_lora_rank=1 << (max(8, int(rank)) - 1).bit_length())
-        lora = LoRARequest("adapter", 1, str(adapter_dir))
-    llm = LLM(**kwargs)
-    stats.load_seconds = round(time.perf_counter() - t0, 3)
-    torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    encoded, truncated = encode_prompts(tokenizer, prompts, stats.max_input_tokens,
-                                        cut=stats.context_truncation)
-    stats.n_truncated = len(truncated)
-    params = SamplingParams(temperature=0.0, max_tokens=stats.max_new_tokens, skip_special_tokens=True)
-    chunk = max(stats.batch_size, 1) * 16  # vLLM schedules its own batches; chunks bound lost work
-    for start in range(0, len(encoded), chunk):
-        idx = list(range(start, min(start + chunk, len(encoded))))
-        outs = llm.generate([{"prompt_token_ids": encoded[i]} for i in idx], params, lora_request=lora,
-                            use_tqdm=False)
-        fmt = PromptFormat.for_tokenizer(tokenizer)
-        write(Batch(idx, [fmt.clean(o.outputs[0].text) for o in outs],
-                    [len(o.outputs[0].token_ids) for o in outs]))
-    stats.wall_seconds = round(time.perf_counter() - t0, 3)
-    stats.peak_memory_mb = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    stats.memory_kind = "cuda_max_allocated"
+    """vLLM path (GPU + optional package): cancerllm/evaluate/backends/vllm.py."""
+    from cancerllm.evaluate.backends.vllm import run_vllm
+    run_vllm(stats, model_dir, adapter_dir, prompts, write, dtype)
 
 
 def read_split(tasks_dir: str | os.PathLike, task: str, split: str = "test") -> list[dict]:

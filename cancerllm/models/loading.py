@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cancerllm.errors import ConfigError
 from cancerllm.offline import local_model_dir
 
 
@@ -54,21 +55,69 @@ def load_tokenizer(model_dir: str | os.PathLike, padding_side: str = "right"):
     return tok
 
 
+QUANTIZATIONS = ("4bit", "8bit")
+
+
+def quantization_kwargs(quantization: str | None, device: str | None = None) -> dict:
+    """The `from_pretrained` arguments that load a model in 4 or 8 bits (bitsandbytes), or {}.
+
+    Why: the paper's 13B-70B and Mixtral baselines do not fit on one 80 GB GPU in bf16; in
+    4 bits a 70B needs ~40 GB. `device_map="auto"` lets accelerate place the layers on the
+    GPU(s) (and spill to CPU RAM when they do not fit), so a model larger than one GPU still
+    loads. 4bit is NF4 with double quantization and bf16 compute (QLoRA's settings, the same
+    as training's `quantization: 4bit`); 8bit is LLM.int8(). bitsandbytes needs CUDA, so on a
+    machine without it (or without the package) this is a one-line ConfigError, raised
+    before any weights are read.
+    """
+    if quantization in (None, "", "none"):
+        return {}
+    if quantization not in QUANTIZATIONS:
+        raise ConfigError(f"--quantization must be one of {', '.join(QUANTIZATIONS)} (or omitted), "
+                          f"got {quantization!r}")
+    import importlib.util
+
+    import torch
+    if device and not str(device).startswith(("cuda", "auto")):
+        raise ConfigError(f"--quantization {quantization} needs a CUDA GPU (bitsandbytes), not device "
+                          f"{device!r}; drop --quantization to load the model unquantized there.")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"--quantization {quantization} needs a CUDA GPU (bitsandbytes); this machine "
+                          "has none. Drop --quantization to load the model unquantized on CPU.")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ConfigError(f"--quantization {quantization} needs the bitsandbytes package: "
+                          "pip install bitsandbytes")
+    from transformers import BitsAndBytesConfig
+    if quantization == "4bit":
+        config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                    bnb_4bit_use_double_quant=True,
+                                    bnb_4bit_compute_dtype=pick_dtype("cuda"))
+    else:
+        config = BitsAndBytesConfig(load_in_8bit=True)
+    return {"quantization_config": config, "device_map": "auto"}
+
+
 def load_causal_lm(model_dir: str | os.PathLike, adapter_dir: str | os.PathLike | None = None,
                    device: str | None = None, dtype: str | None = None,
-                   padding_side: str = "left", trainable: bool = False):
-    """Return (model, tokenizer) in eval mode on `device`; left padding for generation."""
+                   padding_side: str = "left", trainable: bool = False,
+                   quantization: str | None = None):
+    """Return (model, tokenizer) in eval mode on `device`; left padding for generation.
+
+    `quantization` ("4bit" | "8bit" | None): see `quantization_kwargs`; the quantized model
+    is placed by `device_map="auto"` and never moved afterwards (bitsandbytes weights cannot be).
+    """
     from transformers import AutoModelForCausalLM
     model_dir = local_model_dir(model_dir)
+    quant = quantization_kwargs(quantization, device)
     device = pick_device(device)
     tok = load_tokenizer(model_dir, padding_side=padding_side)
     model = AutoModelForCausalLM.from_pretrained(
-        str(model_dir), dtype=pick_dtype(device, dtype), local_files_only=True)
+        str(model_dir), dtype=pick_dtype(device, dtype), local_files_only=True, **quant)
     if adapter_dir is not None:
         from peft import PeftModel
         model = PeftModel.from_pretrained(model, str(local_model_dir(adapter_dir, "adapter")),
                                           is_trainable=trainable)
-    model.to(device)
+    if not quant:
+        model.to(device)
     if not trainable:
         model.eval()
     return model, tok

@@ -19,6 +19,8 @@ TEXT = typer.Option(None, "--text", help="The note text.")
 FILE = typer.Option(None, "--file", help="A UTF-8 text file holding the note.")
 DEVICE = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
 MAX_NEW = typer.Option(None, "--max-new-tokens", help="Lower the task's new-token limit.")
+QUANTIZATION = typer.Option(None, "--quantization",
+                            help="4bit or 8bit: load the base quantized (bitsandbytes, CUDA only).")
 
 
 def _note_command(kind: str, model: str, adapter: str | None, text: str | None, file: str | None,
@@ -64,11 +66,15 @@ def predict(task: str = typer.Option(..., help="extract|diagnose|plan (or phenot
             text_field: str = typer.Option("text", help="Field holding the note text."),
             max_chars: int = typer.Option(100_000, help="Longer notes get an error entry."),
             device: str = DEVICE, max_new_tokens: int = MAX_NEW,
-            progress: bool = typer.Option(True, help="Show a progress bar.")):
+            progress: bool = typer.Option(True, help="Show a progress bar."),
+            quantization: str = QUANTIZATION):
     """Answer every note of a JSONL file; bad records get error entries, a rerun resumes."""
+    from cancerllm.models.loading import quantization_kwargs
     from cancerllm.serve.predict import predict as run_predict
+    quantization_kwargs(quantization, device)  # a clear error now, not after reading the notes
     counts = run_predict(task, model, input, output, adapter, batch_size=batch_size, text_field=text_field,
-                         max_chars=max_chars, device=device, max_new_tokens=max_new_tokens, progress=progress)
+                         max_chars=max_chars, device=device, max_new_tokens=max_new_tokens, progress=progress,
+                         quantization=quantization)
     typer.echo(json.dumps(counts))
 
 
@@ -87,13 +93,16 @@ def serve(model: str = MODEL,
           max_request_prompts: int = typer.Option(1024, help="Prompts one request may make (413 past it)."),
           max_queued_prompts: int = typer.Option(4096, help="Prompts queued over all requests (429 past it)."),
           request_timeout: float = typer.Option(120.0, "--request-timeout",
-                                                help="Seconds a request may wait for its answer (504 past it).")):
+                                                help="Seconds a request may wait for its answer (504 past it)."),
+          quantization: str = QUANTIZATION):
     """HTTP service: POST /v1/extract|diagnose|plan|stage, GET /health, /v1/model."""
+    from cancerllm.models.loading import quantization_kwargs
     from cancerllm.serve.http import serve as run_serve
+    quantization_kwargs(quantization, device)
     run_serve(model, adapter or None, heads, host, port, token_file, batch_size=batch_size,
               max_wait_ms=max_wait_ms, device=device, max_new_tokens=max_new_tokens, log_text=log_text,
               max_request_prompts=max_request_prompts, max_queued_prompts=max_queued_prompts,
-              request_timeout_s=request_timeout)
+              request_timeout_s=request_timeout, quantization=quantization)
 
 
 def register(main_app: typer.Typer) -> None:

@@ -63,14 +63,16 @@ class Engine:
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike, adapters: list[str] | None = None, device: str | None = None,
-             dtype: str | None = None, batch_size: int = 16, max_new_tokens: int | None = None) -> "Engine":
+             dtype: str | None = None, batch_size: int = 16, max_new_tokens: int | None = None,
+             quantization: str | None = None) -> "Engine":
         """Load a local model directory (hub names refused) with its adapters."""
         from cancerllm.models.loading import load_causal_lm
         from cancerllm.offline import local_model_dir
         model_dir = local_model_dir(model_dir)
         routes = parse_adapters(adapters)
         paths = list(dict.fromkeys(routes.values()))
-        model, tokenizer = load_causal_lm(model_dir, paths[0] if paths else None, device=device, dtype=dtype)
+        model, tokenizer = load_causal_lm(model_dir, paths[0] if paths else None, device=device, dtype=dtype,
+                                          quantization=quantization)
         names = {paths[0]: "default"} if paths else {}
         for i, path in enumerate(paths[1:], start=1):
             names[path] = f"adapter{i}"

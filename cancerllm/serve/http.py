@@ -600,7 +600,7 @@ def load_heads(heads_dir: str | os.PathLike, device: str | None = None) -> Predi
 def serve(model: str | os.PathLike, adapter: list[str] | None = None, heads: str | os.PathLike | None = None,
           host: str = "127.0.0.1", port: int = 8000, token_file: str | os.PathLike | None = None,
           batch_size: int = 16, max_wait_ms: float = 5.0, device: str | None = None, dtype: str | None = None,
-          max_new_tokens: int | None = None, log_text: bool = False,
+          max_new_tokens: int | None = None, log_text: bool = False, quantization: str | None = None,
           max_request_prompts: int = MAX_REQUEST_PROMPTS, max_queued_prompts: int = MAX_QUEUED_PROMPTS,
           request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
     """Load the model(s) and run the service until interrupted."""
@@ -609,7 +609,7 @@ def serve(model: str | os.PathLike, adapter: list[str] | None = None, heads: str
     from cancerllm.serve.engine import Engine
     token = resolve_token(host, token_file)  # before the (slow) model load
     engine = Engine.load(model, adapter, device=device, dtype=dtype, batch_size=batch_size,
-                         max_new_tokens=max_new_tokens)
+                         max_new_tokens=max_new_tokens, quantization=quantization)
     predictor = load_heads(heads, device) if heads else None
     app = create_app(engine, predictor, token, max_wait_ms=max_wait_ms, log_text=log_text,
                      heads_dir=str(heads) if heads else None, max_request_prompts=max_request_prompts,

@@ -266,7 +266,13 @@ class CountingTrainer(Trainer):
                 (labels[:, 1:] != IGNORE_INDEX).sum() if labels is not None else zero])
             self.token_counts += counts.to(self.token_counts.device)
         if self.answer_logits_only and inputs.get("labels") is not None:
-            return _answer_only_loss(model, inputs, return_outputs, num_items_in_batch)
+            out = _answer_only_loss(model, inputs, return_outputs, num_items_in_batch)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                # As Trainer.compute_loss does: num_items_in_batch counts every process's tokens
+                # and DDP averages gradients over processes, so scale back up by their number.
+                scale = self.accelerator.num_processes
+                out = (out[0] * scale, out[1]) if return_outputs else out * scale
+            return out
         return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                     num_items_in_batch=num_items_in_batch)
 
@@ -347,6 +353,10 @@ def training_arguments(cfg: TrainConfig, out_dir: Path, has_eval: bool, select_b
         if t.fp16:
             raise ConfigError("train.fp16 needs a CUDA GPU; on a CPU use train.bf16 or neither")
         extra.setdefault("use_cpu", True)  # transformers' switch for bf16 autocast on a CPU
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        # A multi-process launch on CPUs: without use_cpu, accelerate finds no GPU backend and
+        # every process silently trains its own full copy; with it, one DDP run over gloo.
+        extra.setdefault("use_cpu", True)
     return TrainingArguments(
         output_dir=str(out_dir / "checkpoints"),
         per_device_train_batch_size=t.per_device_train_batch_size,

@@ -1,0 +1,1 @@
+"""Generation backends beside the Hugging Face one (`cancerllm.evaluate.generation`): vLLM."""
