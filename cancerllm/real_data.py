@@ -1,6 +1,6 @@
 """The real-data experiment: TCGA pathology reports, cancer abstracts, SmolLM2-135M.
 
-`cancerllm report real --out runs/real --recipe real-smollm2` runs, resumably (each stage
+`cancerllm report real --output runs/real --recipe real-smollm2` runs, resumably (each stage
 records itself in OUT/stages.json and is skipped on a rerun unless a recipe key it reads
 changed, see STAGE_INPUTS; training stages also resume from their own checkpoints):
 

@@ -105,12 +105,12 @@ class NearDuplicateFilter:
 
 def task_note_ids(tasks_dir: str | os.PathLike) -> set[str]:
     """Ids of the documents the task datasets were built from (`source_id`, else the record
-    id), over every task and split of TASKS (`cancerllm data tasks --out`)."""
+    id), over every task and split of TASKS (`cancerllm data tasks --output`)."""
     from cancerllm.errors import InputError
     from cancerllm.io import read_jsonl
     files = sorted(Path(tasks_dir).glob("*/*.jsonl"))
     if not Path(tasks_dir).is_dir() or not files:
-        raise InputError(f"task folder {str(tasks_dir)!r} has no TASK/<split>.jsonl files (cancerllm data tasks --out)")
+        raise InputError(f"task folder {str(tasks_dir)!r} has no TASK/<split>.jsonl files (cancerllm data tasks --output)")
     return {str(r.get("source_id") or r["id"]) for f in files for r in read_jsonl(f)}
 
 

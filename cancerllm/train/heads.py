@@ -1,6 +1,6 @@
 """Train multi-task (or single-task) staging/biomarker heads with Hugging Face `Trainer`.
 
-`cancerllm train heads --recipe heads-tiny --model DIR --data pathology.jsonl --out OUT`
+`cancerllm train heads --recipe heads-tiny --model DIR --data pathology.jsonl --output OUT`
 
 Reads pathology records (`text`, `labels` {field: fine class}; docs/design.md), splits
 them 80/10/10 by patient unless they carry a `split` field (or come as a folder with

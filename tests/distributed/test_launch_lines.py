@@ -56,7 +56,8 @@ def check_cancerllm(argv: list[str]) -> list[str]:
     assert path[0] == "train" and path[1] in ("pretrain", "finetune"), path
     cfg_type = PretrainConfig if path[1] == "pretrain" else FinetuneConfig
     load_config(cfg_type, params["recipe"], params["override"] or [])  # recipe and overrides are valid
-    assert params["model"] and params["out"]
+    assert params["model"] and params["out"], "a launch line names its model and its --output"
+    assert not any(a in ("--out", "--in", "--tasks") for a in argv), "docs use the one spelling"
     return path
 
 

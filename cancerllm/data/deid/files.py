@@ -120,7 +120,7 @@ def deidentify(input: str | os.PathLike, out: str | os.PathLike, text_field: str
     date_shift_seed, secret_from = resolve_secret(date_shift_seed, date_shift_seed_file)
     out = Path(out)
     if out.exists() and out.is_dir():
-        raise InputError(f"{out}: is a folder; --out takes a .jsonl file")
+        raise InputError(f"{out}: is a folder; --output takes a .jsonl file")
     if Path(input).resolve() == out.resolve():
         raise InputError(f"{out}: output would overwrite the input")
     stream = iter_documents(input, text_field=text_field, id_field=id_field, patient_field=patient_field)
