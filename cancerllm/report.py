@@ -79,7 +79,8 @@ def _headline(out: Path) -> list[str]:
         return []
     h = json.loads(path.read_text())
     systems, answered, n = h.get("systems", {}), h.get("phenotype_answered_avg_f1", {}), h.get("n_test", {})
-    tasks = [t for t in ("phenotype", "diagnosis", "treatment") if any(t in v for v in systems.values())]
+    from cancerllm.tasks.registry import task_names
+    tasks = [t for t in task_names() if any(t in v for v in systems.values())]
     rows = [[SYSTEM_LABELS.get(k, k), *[_f(v.get(t)) for t in tasks],
              _f((answered.get(k) or {}).get("value"))] for k, v in systems.items() if v]
     lines = ["## Headline", "",

@@ -54,12 +54,15 @@ def parse_model_refs(specs: list[str]) -> list[ModelRef]:
 def score_entry(records: list[dict], preds: dict[str, str], task: str, mode: str = "reference") -> dict:
     """{"scores": aggregate, "per_instance": [{id, group, average_f1, EM/BLEU-2/ROUGE-L F1}]}.
 
-    Per-instance values are x 100; `group` is the phenotype entity type (one per question),
-    so the tables can break a score down by question.
+    Per-instance values are x 100; `group` is the record's value of the task's
+    `group_field` (phenotype: the entity type, one per question), so the tables can break
+    a score down by question; "" for a task without one.
     """
     from cancerllm.evaluate.scoring import score_records
+    from cancerllm.tasks.registry import get_task
     scored = score_records({r["id"]: r["response"] for r in records}, preds, mode)
-    groups = {r["id"]: r.get("entity_type", "") for r in records}
+    group_field = get_task(task).group_field
+    groups = {r["id"]: (r.get(group_field, "") if group_field else "") for r in records}
     avg = instance_average_f1(scored.per_instance)
     per_instance = [{"id": x["id"], "group": groups.get(x["id"], ""), "average_f1": a,
                      **{m: 100 * x[m]["f1"] for m in ("exact_match", "bleu2", "rouge_l")}}

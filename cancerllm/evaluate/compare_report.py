@@ -30,14 +30,21 @@ from cancerllm.io import atomic_write_json, atomic_write_jsonl, atomic_write_tex
 
 SCORE_COLUMNS = [("exact_match", "EM"), ("bleu2", "BLEU-2"), ("rouge_l", "ROUGE-L")]
 PARTS = [("precision", "P"), ("recall", "R"), ("f1", "F1")]
-PAPER_TABLES = {"diagnosis": "table2_diagnosis", "treatment": "table3_treatment", "phenotype": "table4_phenotype"}
 FLOOR_NAMES = ("majority", "majority answer")
+
+
+def paper_tables() -> dict[str, str]:
+    """{task: its paper table's file stem} (`TaskSpec.paper_table`), in table order."""
+    from cancerllm.tasks.registry import get_task, task_names
+    stems = {name: get_task(name).paper_table for name in task_names() if get_task(name).paper_table}
+    return dict(sorted(stems.items(), key=lambda kv: kv[1]))
 
 
 def task_order(results: dict) -> list[str]:
     """Tasks in the paper's table order (diagnosis, treatment, phenotype), then any others."""
     seen = {t for per in results.values() for t in per}
-    return [t for t in PAPER_TABLES if t in seen] + sorted(seen - set(PAPER_TABLES))
+    tables = paper_tables()
+    return [t for t in tables if t in seen] + sorted(seen - set(tables))
 
 
 def _ci_text(entry: dict) -> str:
@@ -290,9 +297,10 @@ def write_comparison(results: dict, out_dir: str | os.PathLike, config: dict | N
         written[f"{stem}.csv"] = atomic_write_text(out / f"{stem}.csv", _csv(header, rows))
         md_parts.append(f"### {title}\n\n{_markdown(header, rows)}")
 
+    tables = paper_tables()
     for task in task_order(results):
-        stem = PAPER_TABLES.get(task, f"table_{task}")
-        number = stem[5] if task in PAPER_TABLES else ""
+        stem = tables.get(task, f"table_{task}")
+        number = stem[5] if task in tables else ""
         table(stem, f"Table {number}: {task}" if number else task, *task_table(results, task))
     table("table7_cost", "Table 7: generation time, peak memory, average F1", *cost_table(results))
     table("table7_cost_detail", "generation cost, detail", *cost_detail_table(results))

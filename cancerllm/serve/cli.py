@@ -1,8 +1,9 @@
 """CLI commands of the serve stage: thin shells over this package's functions.
 
 They are added at the top level of `cancerllm` (`cancerllm extract ...`), since they are
-what a user of a trained model runs: extract, diagnose, plan (one note), predict (a file)
-and serve (HTTP).
+what a user of a trained model runs: one command per served task (extract, diagnose,
+plan: one note; made from the task registry, so a plugin task gets its own), predict (a
+file) and serve (HTTP).
 """
 
 from __future__ import annotations
@@ -23,42 +24,49 @@ QUANTIZATION = typer.Option(None, "--quantization",
                             help="4bit or 8bit: load the base quantized (bitsandbytes, CUDA only).")
 
 
-def _note_command(kind: str, model: str, adapter: str | None, text: str | None, file: str | None,
-                  device: str | None, max_new_tokens: int | None, as_json: bool) -> None:
-    from cancerllm.serve import infer
-    note = infer.read_note(text, file)
-    result = getattr(infer, kind)(note, model, adapter, device=device, max_new_tokens=max_new_tokens)
-    if as_json or kind == "extract":
-        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+JSON = typer.Option(False, "--json", help="Print the full result as JSON.")
+
+
+def _note_command(spec):
+    """The `cancerllm <command>` of one served task (registry: `TaskSpec.command`)."""
+    def show(result: dict, as_json: bool) -> None:
+        if as_json or spec.result != "generation":
+            typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        else:
+            typer.echo(result["prediction"])
+
+    def run(model, adapter, text, file, device, max_new_tokens, as_json) -> None:
+        from cancerllm.serve import infer
+        note = infer.read_note(text, file)
+        show(infer.run_note(spec.command, note, model, adapter, device=device, max_new_tokens=max_new_tokens),
+             as_json)
+
+    if spec.result == "generation":
+        def command(model: str = MODEL, adapter: str = ADAPTER, text: str = TEXT, file: str = FILE,
+                    device: str = DEVICE, max_new_tokens: int = MAX_NEW, as_json: bool = JSON):
+            run(model, adapter, text, file, device, max_new_tokens, as_json)
+        shown = "the prediction (--json: the full result)"
     else:
-        typer.echo(result["prediction"])
+        def command(model: str = MODEL, adapter: str = ADAPTER, text: str = TEXT, file: str = FILE,
+                    device: str = DEVICE, max_new_tokens: int = MAX_NEW):
+            run(model, adapter, text, file, device, max_new_tokens, True)
+        shown = "JSON: values with character offsets"
+    command.__doc__ = f"{spec.description} Task {spec.name!r}, one note; prints {shown}."
+    return command
+
+
+def _add_task_commands() -> None:
+    from cancerllm.tasks.registry import served_tasks
+    for spec in served_tasks():
+        app.command(spec.command)(_note_command(spec))
+
+
+_add_task_commands()
 
 
 @app.command()
-def extract(model: str = MODEL, adapter: str = ADAPTER, text: str = TEXT, file: str = FILE,
-            device: str = DEVICE, max_new_tokens: int = MAX_NEW):
-    """Phenotypes of a note as JSON: 8 entity types, values with character offsets."""
-    _note_command("extract", model, adapter, text, file, device, max_new_tokens, True)
-
-
-@app.command()
-def diagnose(model: str = MODEL, adapter: str = ADAPTER, text: str = TEXT, file: str = FILE,
-             device: str = DEVICE, max_new_tokens: int = MAX_NEW,
-             as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON.")):
-    """Write the diagnosis for a clinic note (from its sections)."""
-    _note_command("diagnose", model, adapter, text, file, device, max_new_tokens, as_json)
-
-
-@app.command()
-def plan(model: str = MODEL, adapter: str = ADAPTER, text: str = TEXT, file: str = FILE,
-         device: str = DEVICE, max_new_tokens: int = MAX_NEW,
-         as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON.")):
-    """Write the treatment plan for a clinic note (from its sections)."""
-    _note_command("plan", model, adapter, text, file, device, max_new_tokens, as_json)
-
-
-@app.command()
-def predict(task: str = typer.Option(..., help="extract|diagnose|plan (or phenotype|diagnosis|treatment)."),
+def predict(task: str = typer.Option(..., help="A served task's command or name: extract|diagnose|plan "
+                                                "(or phenotype|diagnosis|treatment), or a plugin task's."),
             model: str = MODEL, adapter: str = ADAPTER,
             input: str = typer.Option(..., "--input", help="JSONL of notes: id + text per line."),
             output: str = typer.Option(..., "--output", help="JSONL results, appended; rerun to resume."),

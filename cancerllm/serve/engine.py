@@ -16,34 +16,27 @@ import threading
 from pathlib import Path
 
 from cancerllm.errors import ConfigError
-from cancerllm.serve.notes import ALIASES, JOBS, Job, job_kind
+from cancerllm.tasks.jobs import Job
 from cancerllm.tasks.truncation import select_sections
-
-COMMAND_TASK = {"extract": "phenotype", "diagnose": "diagnosis", "plan": "treatment"}
 
 
 def parse_adapters(specs: list[str] | None) -> dict[str | None, Path]:
     """['DIR', 'diagnosis=DIR2'] -> {None: DIR, 'diagnosis': DIR2} (checked local folders)."""
     from cancerllm.offline import local_model_dir
-    from cancerllm.tasks.registry import get_task
+    from cancerllm.tasks.registry import served_tasks, task_names
+    commands = {s.command: s.name for s in served_tasks()}
     out: dict[str | None, Path] = {}
     for spec in specs or []:
         key, sep, path = str(spec).partition("=")
         task: str | None = None
-        if sep and (key in COMMAND_TASK or key in ALIASES or key in _task_names()):
-            task = COMMAND_TASK.get(key, key)
-            get_task(task)
+        if sep and (key in commands or key in task_names()):
+            task = commands.get(key, key)
         else:
             path = str(spec)
         if task in out:
             raise ConfigError(f"two adapters given for {task or 'all tasks'}")
         out[task] = local_model_dir(path, "adapter")
     return out
-
-
-def _task_names() -> list[str]:
-    from cancerllm.tasks.registry import task_names
-    return task_names()
 
 
 class Engine:
@@ -141,9 +134,10 @@ class Engine:
         return [job.finish(answers[i]) for i, job in enumerate(jobs)]
 
     def run(self, kind: str, texts: list[str]) -> list[dict]:
-        """`kind` ('extract'|'diagnose'|'plan' or a task name) for each note text."""
-        make = JOBS[job_kind(kind)]
-        return self.run_jobs([make(t) for t in texts])
+        """`kind` (a served task's command, e.g. 'extract', or its name) for each note text."""
+        from cancerllm.tasks.registry import task_for_command
+        spec = task_for_command(kind)
+        return self.run_jobs([spec.make_job(t) for t in texts])
 
     def card(self) -> dict:
         """What is loaded: model, adapters per task, task limits, device, library versions."""

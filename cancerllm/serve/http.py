@@ -2,7 +2,8 @@
 
 Endpoints (schema at /openapi.json; the Swagger/ReDoc pages are off because they load
 scripts from a CDN, and the service must not make a browser reach the internet):
-  POST /v1/extract, /v1/diagnose, /v1/plan   {"text": note, "id": optional}
+  POST /v1/extract, /v1/diagnose, /v1/plan   {"text": note, "id": optional}; one per served task
+                                             (the task registry: a plugin task gets its own)
   POST /v1/stage                             {"text": pathology report, "id": optional}
   GET  /health, /v1/model                    liveness + counters; the model card
 
@@ -22,7 +23,7 @@ Security and privacy, by default:
   endpoint, request id, text length and time only (`log_text=True` is the explicit
   opt-in to log texts, for debugging on synthetic data).
 
-Micro-batching, fairly: every generation request becomes a job (`serve.notes`) whose
+Micro-batching, fairly: every generation request becomes a job (`tasks.jobs`) whose
 prompts wait in the request's own queue. A collector waits up to `max_wait_ms` for more
 requests, then fills a batch of up to `max_batch_prompts` prompts of one task round-robin,
 one prompt per waiting request in turn, and runs it in a single worker thread (the event
@@ -43,24 +44,21 @@ directory (or by name), not by absolute path; client ids are escaped in logs.
 from __future__ import annotations
 
 import asyncio
-import hmac
-import ipaddress
 import json
 import logging
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from cancerllm.errors import ConfigError
-from cancerllm.serve.notes import diagnose_job, extract_job, plan_job
+from cancerllm.serve.batching import Busy, MicroBatcher, TooLarge
+from cancerllm.serve.guard import (MIN_TOKEN_CHARS, OPEN_PATHS, TOKEN_ENV, Guard,  # noqa: F401 - this module's API
+                                   is_loopback, resolve_token)
 from cancerllm.serve.predict import MAX_NOTE_CHARS
 
 log = logging.getLogger("cancerllm.serve")
@@ -70,9 +68,6 @@ MAX_REQUEST_PROMPTS = 1024      # extract: 8 per sentence, so a note of up to 12
 MAX_QUEUED_PROMPTS = 4096       # admitted and unanswered, all requests together
 REQUEST_TIMEOUT_S = 120.0
 DISCONNECT_POLL_S = 0.25
-TOKEN_ENV = "CANCERLLM_API_TOKEN"
-MIN_TOKEN_CHARS = 16
-OPEN_PATHS = {"/health", "/openapi.json"}
 
 PredictReports = Callable[[list[str]], list[dict]]
 """The staging interface: report texts -> one {field: {"label", "probs"}} dict each."""
@@ -133,254 +128,12 @@ class GenerationResponse(BaseModel):
     model: ModelInfo
 
 
+RESPONSES = {"phenotype": ExtractResponse, "generation": GenerationResponse}  # by TaskSpec.result
+
+
 class StageResponse(BaseModel):
     id: str | int | None
     fields: dict[str, dict]
-
-
-# ---------------------------------------------------------------- micro-batching, fairly
-
-
-class Busy(Exception):
-    """The queue is full: the request is refused (429) rather than left waiting."""
-
-
-class TooLarge(Exception):
-    """One request asks for more prompts than a request may (413)."""
-
-
-@dataclass(eq=False)
-class _Work:
-    """One request's prompts: handed out in order, a few per batch, until all are answered."""
-    key: str
-    inputs: list
-    future: asyncio.Future
-    results: list = field(default_factory=list)
-    next: int = 0          # first input not yet handed to a batch
-    answered: int = 0
-
-    @property
-    def left(self) -> int:
-        return len(self.inputs) - self.next
-
-
-@dataclass
-class MicroBatcher:
-    """Shares one worker thread fairly among concurrent requests.
-
-    Every request's prompts wait in its own queue. Each batch (up to `max_batch` prompts,
-    one task) is filled round-robin, one prompt per waiting request of that task in turn,
-    and the request served first rotates from batch to batch; so a request with thousands
-    of prompts gets its turn like the others and holds the worker for one batch at a
-    time, never for its whole length. A request that ends early (deadline, client gone)
-    is withdrawn: its prompts not yet in a batch are dropped (at most the batch running
-    now finishes for nothing). `max_request` caps one request's prompts (`TooLarge`),
-    `max_queued` the prompts admitted and unanswered over all requests (`Busy`).
-    """
-
-    run_batch: Callable[[str, list], list]
-    max_batch: int = 64
-    max_wait_ms: float = 5.0
-    max_request: int = 1024
-    max_queued: int = 4096
-    batches: int = 0
-    requests: int = 0
-    refused: int = 0
-    withdrawn: int = 0
-    dropped_prompts: int = 0
-    _works: list = field(default_factory=list)
-    _queued: int = 0
-    _wake: asyncio.Event | None = None
-    _task: asyncio.Task | None = None
-    _executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "cancerllm-gen"))
-
-    def start(self) -> None:
-        self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-    @property
-    def queued(self) -> int:
-        """Prompts admitted and not yet answered."""
-        return self._queued
-
-    def admit(self, n: int) -> None:
-        """Raise `TooLarge` / `Busy` if `n` more prompts may not be queued now."""
-        if n > self.max_request:
-            self.refused += 1
-            raise TooLarge(f"this request makes {n} prompts; one request may make at most {self.max_request}")
-        if self._queued + n > self.max_queued:
-            self.refused += 1
-            raise Busy(f"busy: {self._queued} prompts queued, this request adds {n}, the limit is "
-                       f"{self.max_queued}; retry later")
-
-    async def submit(self, key: str, inputs: list) -> list:
-        """The outputs for `inputs`, in order. Cancelling the awaiting task withdraws them."""
-        if not inputs:
-            return []
-        self.admit(len(inputs))
-        work = _Work(key, list(inputs), asyncio.get_running_loop().create_future(), [None] * len(inputs))
-        self._works.append(work)
-        self._queued += len(inputs)
-        self.requests += 1
-        self._wake.set()
-        try:
-            return await work.future
-        finally:
-            if not work.future.done() or work.future.cancelled():
-                self._withdraw(work)
-
-    def _withdraw(self, work: _Work) -> None:
-        if work in self._works:
-            self._works.remove(work)
-            self.withdrawn += 1
-            self.dropped_prompts += work.left
-            self._queued -= work.left
-            work.next = len(work.inputs)
-        work.future.cancel()
-
-    def _take(self) -> tuple[str, list[tuple[_Work, int, int]]]:
-        """(task, [(work, start, count)]) for the next batch, round-robin from the front."""
-        key = self._works[0].key
-        mine = [w for w in self._works if w.key == key]
-        share = {id(w): 0 for w in mine}
-        size, grew = 0, True
-        while size < self.max_batch and grew:
-            grew = False
-            for w in mine:
-                if size < self.max_batch and w.left > share[id(w)]:
-                    share[id(w)] += 1
-                    size, grew = size + 1, True
-        plan = []
-        for w in mine:
-            n = share[id(w)]
-            if n:
-                plan.append((w, w.next, n))
-                w.next += n
-        self._works = [w for w in self._works if w.left]   # fully handed out: leaves the queue
-        rotated = [w for w in self._works if w not in mine[:1]] + [w for w in self._works if w in mine[:1]]
-        self._works = rotated                              # the front request goes to the back
-        return key, plan
-
-    async def _gather_more(self) -> None:
-        """Wait up to `max_wait_ms` for other requests to batch with, while there is room."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_wait_ms / 1000
-        while sum(w.left for w in self._works) < self.max_batch:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), remaining)
-            except asyncio.TimeoutError:
-                return
-
-    async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            while not self._works:
-                self._wake.clear()
-                await self._wake.wait()
-            await self._gather_more()
-            if not self._works:
-                continue
-            key, plan = self._take()
-            flat = [x for w, start, n in plan for x in w.inputs[start:start + n]]
-            self.batches += 1
-            try:
-                outputs = await loop.run_in_executor(self._executor, self.run_batch, key, flat)
-            except Exception as exc:  # every request in the batch gets the failure, the loop goes on
-                for w, start, n in plan:
-                    self._queued -= n
-                    if w in self._works:
-                        self._works.remove(w)
-                        self._queued -= w.left
-                        w.next = len(w.inputs)
-                    if not w.future.done():
-                        w.future.set_exception(exc)
-                continue
-            for w, start, n in plan:
-                self._queued -= n
-                w.results[start:start + n], outputs = outputs[:n], outputs[n:]
-                w.answered += n
-                if w.answered == len(w.inputs) and not w.future.done():
-                    w.future.set_result(w.results)
-
-
-# ---------------------------------------------------------------- guard: auth + body size
-
-
-class Guard:
-    """ASGI middleware: bearer token (when set) and a request body size limit (413)."""
-
-    def __init__(self, app, token: str | None, max_body_bytes: int):
-        self.app, self.max_body = app, max_body_bytes
-        self.token = token.encode() if token else None
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        if not self.token and not _loopback_host(headers.get(b"host", b"")):
-            # No token means loopback only: a page in the user's browser that points its own
-            # name at 127.0.0.1 (DNS rebinding) sends its own Host; refuse it.
-            return await _reply(send, 421, "Host header is not a loopback name; without a token the service "
-                                           "answers only localhost, 127.0.0.1 and [::1]")
-        if self.token and scope["path"] not in OPEN_PATHS:
-            given = headers.get(b"authorization", b"")
-            if not (given.startswith(b"Bearer ") and hmac.compare_digest(given[7:].strip(), self.token)):
-                return await _reply(send, 401, "missing or invalid bearer token",
-                                    [(b"www-authenticate", b"Bearer")])
-        body, size, more = [], 0, True
-        while more:  # read the body (draining what is over the limit) before answering
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size <= self.max_body:
-                body.append(chunk)
-            elif size > 64 * self.max_body:
-                break
-            more = message.get("more_body", False)
-        if size > self.max_body:
-            return await _reply(send, 413, f"request body over {self.max_body} bytes")
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": b"".join(body), "more_body": False}
-            return await receive()
-
-        return await self.app(scope, replay, send)
-
-
-def _loopback_host(host: bytes) -> bool:
-    name = host.decode("latin-1").strip().lower()
-    if name.startswith("["):
-        name = name[1:name.find("]")] if "]" in name else name
-    else:
-        name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
-    return is_loopback(name)
-
-
-async def _reply(send, status: int, detail: str, extra: list | None = None) -> None:
-    payload = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(payload)).encode()), *(extra or [])]})
-    await send({"type": "http.response.body", "body": payload})
 
 
 # ---------------------------------------------------------------- what leaves the service
@@ -496,20 +249,16 @@ def create_app(engine, heads: PredictReports | None = None, token: str | None = 
         _log(endpoint, req, t0)
         return {"id": req.id, **job.finish(answers), "model": public_info(engine.info())}
 
-    @app.post("/v1/extract", response_model=ExtractResponse)
-    async def extract(req: NoteRequest, request: Request) -> dict:
-        """Phenotypes per entity type, each value with its note offsets or grounded=false."""
-        return await run_job("extract", extract_job, req, request)
+    def task_endpoint(spec):
+        async def endpoint(req: NoteRequest, request: Request) -> dict:
+            return await run_job(spec.command, spec.make_job, req, request)
+        endpoint.__name__ = spec.command
+        endpoint.__doc__ = spec.description
+        return endpoint
 
-    @app.post("/v1/diagnose", response_model=GenerationResponse)
-    async def diagnose(req: NoteRequest, request: Request) -> dict:
-        """The diagnosis generated from the note's six input sections."""
-        return await run_job("diagnose", diagnose_job, req, request)
-
-    @app.post("/v1/plan", response_model=GenerationResponse)
-    async def plan(req: NoteRequest, request: Request) -> dict:
-        """The treatment plan generated from the note's eight input sections."""
-        return await run_job("plan", plan_job, req, request)
+    from cancerllm.tasks.registry import served_tasks
+    for spec in served_tasks():  # one endpoint per served task: /v1/extract, /v1/diagnose, /v1/plan ...
+        app.post(f"/v1/{spec.command}", response_model=RESPONSES[spec.result])(task_endpoint(spec))
 
     @app.post("/v1/stage", response_model=StageResponse)
     async def stage_report(req: NoteRequest, request: Request) -> dict:
@@ -556,36 +305,6 @@ def _version() -> str:
 
 
 # ---------------------------------------------------------------- starting it
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def resolve_token(host: str, token_file: str | os.PathLike | None = None) -> str | None:
-    """The bearer token (file first, then env); refuses a non-loopback bind without one."""
-    token = None
-    if token_file is not None:
-        path = Path(token_file)
-        if not path.is_file():
-            raise ConfigError(f"token file {str(path)!r} does not exist")
-        token = path.read_text(encoding="utf-8").strip() or None
-        if token is None:
-            raise ConfigError(f"token file {str(path)!r} is empty")
-    else:
-        token = (os.environ.get(TOKEN_ENV) or "").strip() or None
-    if token is None and not is_loopback(host):
-        raise ConfigError(f"refusing to listen on {host} without a bearer token: set {TOKEN_ENV} or pass "
-                          "--token-file (or bind 127.0.0.1)")
-    if token is not None and len(token) < MIN_TOKEN_CHARS:
-        raise ConfigError(f"the bearer token has {len(token)} characters; use at least {MIN_TOKEN_CHARS} "
-                          "random ones (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
-    return token
 
 
 def load_heads(heads_dir: str | os.PathLike, device: str | None = None) -> PredictReports:

@@ -1,7 +1,9 @@
-"""One note in, one result out: the Python side of `cancerllm extract|diagnose|plan`.
+"""One note in, one result out: the Python side of `cancerllm extract|diagnose|plan` (and of
+any other served task's command).
 
-Each function loads the model (local folder only), runs the note's job (see
-`cancerllm.serve.notes`) and returns a JSON-ready dict with a `model` entry. To answer
+`run_note` loads the model (local folder only), runs the note's job (the task's
+`TaskSpec.job`, see `cancerllm.tasks.jobs`) and returns a JSON-ready dict with a `model`
+entry; `extract`, `diagnose` and `plan` are it for the built-in tasks. To answer
 many notes, load an `Engine` once and call `engine.run(kind, texts)`, or use
 `cancerllm predict` for a file.
 """
@@ -28,8 +30,9 @@ def read_note(text: str | None = None, file: str | os.PathLike | None = None) ->
     return text
 
 
-def _one(kind: str, text: str, model: str | os.PathLike, adapter: str | os.PathLike | None,
-         device: str | None, dtype: str | None, max_new_tokens: int | None) -> dict:
+def run_note(kind: str, text: str, model: str | os.PathLike, adapter: str | os.PathLike | None,
+         device: str | None = None, dtype: str | None = None, max_new_tokens: int | None = None) -> dict:
+    """`kind`: a served task's command or name ('extract', 'phenotype', ...)."""
     from cancerllm.serve.engine import Engine
     engine = Engine.load(model, [str(adapter)] if adapter else None, device=device, dtype=dtype,
                          max_new_tokens=max_new_tokens)
@@ -40,16 +43,16 @@ def _one(kind: str, text: str, model: str | os.PathLike, adapter: str | os.PathL
 def extract(text: str, model: str | os.PathLike, adapter: str | os.PathLike | None = None,
             device: str | None = None, dtype: str | None = None, max_new_tokens: int | None = None) -> dict:
     """Phenotypes of a note as JSON: per entity type, values with note offsets (grounded or not)."""
-    return _one("extract", text, model, adapter, device, dtype, max_new_tokens)
+    return run_note("extract", text, model, adapter, device, dtype, max_new_tokens)
 
 
 def diagnose(text: str, model: str | os.PathLike, adapter: str | os.PathLike | None = None,
              device: str | None = None, dtype: str | None = None, max_new_tokens: int | None = None) -> dict:
     """The diagnosis the model writes from the note's sections (`prediction`)."""
-    return _one("diagnose", text, model, adapter, device, dtype, max_new_tokens)
+    return run_note("diagnose", text, model, adapter, device, dtype, max_new_tokens)
 
 
 def plan(text: str, model: str | os.PathLike, adapter: str | os.PathLike | None = None,
          device: str | None = None, dtype: str | None = None, max_new_tokens: int | None = None) -> dict:
     """The treatment plan the model writes from the note's sections (`prediction`)."""
-    return _one("plan", text, model, adapter, device, dtype, max_new_tokens)
+    return run_note("plan", text, model, adapter, device, dtype, max_new_tokens)

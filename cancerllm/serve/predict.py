@@ -140,11 +140,10 @@ def predict(task: str, model: str | os.PathLike, input: str | os.PathLike, outpu
     from cancerllm.evaluate.generation import model_label
     from cancerllm.io import JsonlAppender
     from cancerllm.offline import local_model_dir
-    from cancerllm.serve.engine import COMMAND_TASK
-    from cancerllm.serve.notes import job_kind
-    from cancerllm.tasks.registry import get_task
+    from cancerllm.tasks.registry import task_for_command
 
-    kind = job_kind(task)
+    spec = task_for_command(task)
+    kind = spec.command
     source, out_path = Path(input), Path(output)
     if not source.is_file():
         raise InputError(f"input file {str(source)!r} does not exist")
@@ -155,7 +154,7 @@ def predict(task: str, model: str | os.PathLike, input: str | os.PathLike, outpu
     else:
         model_dir, label = engine.model_dir.resolve(), engine.label
         adapters = {k or "*": str(v) for k, v in engine.adapters.items()}
-    _claim_output(source, out_path, {"producer": "cancerllm predict", "task": get_task(COMMAND_TASK[kind]).name,
+    _claim_output(source, out_path, {"producer": "cancerllm predict", "task": spec.name,
                                      "model": label, "model_dir": str(model_dir), "adapters": adapters,
                                      "input": str(source.resolve()), "text_field": text_field})
     counts = {"output": str(out_path), "records": 0, "written": 0, "errors": 0, "resumed": 0,

@@ -129,8 +129,39 @@ def build(corpus_dir: str | None, reports: list[ReadReport], context_form: str =
         yield from records_for_sentence(sent, context_form)
 
 
+def extract_job(text: str):
+    """All 8 phenotype questions for every sentence of the note."""
+    from cancerllm.tasks.jobs import Job, answer_values, find_value, split_sentences
+    sentences = split_sentences(text)
+    asks = [(s_i, etype) for s_i in range(len(sentences)) for etype in QUESTIONS]
+    contexts = [phenotype_context(sentences[s_i].text, QUESTIONS[etype]) for s_i, etype in asks]
+
+    def finish(answers: list[str]) -> dict:
+        found: dict[str, dict[str, dict]] = {etype: {} for etype in ENTITY_TYPES}
+        for (s_i, etype), answer in zip(asks, answers):
+            sent = sentences[s_i]
+            for value in answer_values(answer):
+                entry = found.setdefault(etype, {}).setdefault(
+                    value.lower(), {"value": value, "grounded": False, "spans": [], "sentences": []})
+                if s_i in entry["sentences"]:
+                    continue
+                entry["sentences"].append(s_i)
+                for a, b in find_value(value, sent.text):
+                    entry["spans"].append({"start": sent.start + a, "end": sent.start + b,
+                                           "text": text[sent.start + a:sent.start + b]})
+                entry["grounded"] = bool(entry["spans"])
+        phenotypes = {etype: list(values.values()) for etype, values in found.items()}
+        return {"task": "phenotype", "phenotypes": phenotypes, "n_sentences": len(sentences),
+                "n_ungrounded": sum(not v["grounded"] for vs in phenotypes.values() for v in vs),
+                "sentences": [{"start": s.start, "end": s.end} for s in sentences]}
+
+    return Job("phenotype", contexts, finish)
+
+
 OPTIONS = {"context_form": DEFAULT_CONTEXT_FORM, "annotations": None, "annotation_format": "auto",
            "label_map": None, "ignore_labels": False, "patient_map": None}
 SPEC = register(TaskSpec(name="phenotype", instruction=INSTRUCTION, build=build,
                          max_input_tokens=1500, max_new_tokens=50, options=OPTIONS,
-                         description="Answer 8 phenotype questions per sentence (Table 1)."))
+                         description="Answer 8 phenotype questions per sentence (Table 1).",
+                         command="extract", job=extract_job, result="phenotype", group_field="entity_type",
+                         paper_table="table4_phenotype"))

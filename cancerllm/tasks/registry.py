@@ -1,14 +1,29 @@
 """Task registry: a task is one small module that registers a `TaskSpec`.
 
-The trainer and the evaluator look tasks up here by name and never special-case one,
-so adding a task (say, a new extraction question set) touches only its own module.
+The trainer, the evaluator and the serving side (CLI verbs, `predict`, the HTTP
+endpoints) look tasks up here and never special-case one, so adding a task (say, a new
+extraction question set) touches only its own module.
+
+Tasks are discovered, not listed. `discover()` imports, once:
+- every module of the `cancerllm.tasks` package that calls `register(TaskSpec(...))`
+  (found by reading the module's source, so helper modules are not imported for nothing);
+- every module named by an installed package under the entry-point group
+  `cancerllm.tasks` (a hospital's own package adds its tasks this way, without a fork);
+- every module named in the environment variable `CANCERLLM_PLUGINS` (comma-separated
+  importable names; for a local module on PYTHONPATH, and for tests). The same variable
+  also loads baseline plugins (`cancerllm.baselines.registry`).
+A plugin that fails to import is an error naming it, not a silently missing task.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
+import os
+import pkgutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cancerllm.errors import ConfigError
 
@@ -24,6 +39,17 @@ class TaskSpec:
     paper's per-task defaults for evaluation. `options` names the keyword arguments
     `build` accepts beyond those two, with their defaults (e.g. the phenotype context
     form); `build_tasks` refuses an option no selected task declares.
+
+    Serving and reporting (all optional; a task without `command` is trained and
+    evaluated but not served):
+    - `command`: the user-facing verb: `cancerllm <command>`, `POST /v1/<command>`,
+      `predict --task <command>` (e.g. "extract" for phenotype);
+    - `job(text) -> tasks.jobs.Job`: how one note becomes this task's prompts and how the
+      answers become the result (default: the whole note as one context);
+    - `result`: the shape of the served result: "generation" ({prediction, ...}) or
+      "phenotype" (values with note offsets);
+    - `group_field`: the record field that breaks a score down (phenotype: entity type);
+    - `paper_table`: the CancerLLM paper table the comparison file is named after.
     """
 
     name: str
@@ -34,23 +60,71 @@ class TaskSpec:
     description: str = ""
     metadata: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
+    command: str | None = None
+    job: Callable | None = None
+    result: str = "generation"
+    group_field: str | None = None
+    paper_table: str | None = None
+
+    def make_job(self, text: str):
+        """This task's job for one note (the whole note as one context by default)."""
+        from cancerllm.tasks.jobs import whole_note_job
+        return (self.job or whole_note_job(self.name))(text)
 
 
+RESULT_KINDS = ("generation", "phenotype")
+PLUGINS_ENV = "CANCERLLM_PLUGINS"
+ENTRY_POINT_GROUP = "cancerllm.tasks"
 _TASKS: dict[str, TaskSpec] = {}
+_discovered: set[str] = set()
 
 
 def register(spec: TaskSpec) -> TaskSpec:
+    """Add a task (called by its module at import). A second task with the same name, or
+    one whose command another task already serves, is a ConfigError."""
+    if spec.result not in RESULT_KINDS:
+        raise ConfigError(f"task {spec.name!r}: result must be one of {RESULT_KINDS}, not {spec.result!r}")
+    old = _TASKS.get(spec.name)
+    if old is not None and old.build.__module__ != spec.build.__module__:
+        raise ConfigError(f"two tasks are named {spec.name!r}")
+    clash = [s.name for s in _TASKS.values() if spec.command and s.command == spec.command and s.name != spec.name]
+    if clash:
+        raise ConfigError(f"task {spec.name!r}: command {spec.command!r} is already task {clash[0]!r}'s")
     _TASKS[spec.name] = spec
     return spec
 
 
-def _load_builtin() -> None:
-    # Importing the modules registers them; kept lazy to avoid import cycles.
-    from cancerllm.tasks import diagnosis, phenotype, treatment  # noqa: F401
+def _import(module: str, source: str) -> None:
+    if module in _discovered:
+        return
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigError(f"task/baseline plugin {module!r} (from {source}) cannot be imported: {exc}") from exc
+    _discovered.add(module)
+
+
+def plugin_modules() -> list[str]:
+    """The modules named in CANCERLLM_PLUGINS (also read by the baseline registry)."""
+    return [m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",") if m.strip()]
+
+
+def discover() -> None:
+    """Import the task modules (built-in, entry points, CANCERLLM_PLUGINS); see the module doc."""
+    package = Path(__file__).parent
+    for info in pkgutil.iter_modules([str(package)]):
+        path = package / f"{info.name}.py"
+        if info.name != "registry" and path.is_file() and "register(TaskSpec(" in path.read_text(encoding="utf-8"):
+            _import(f"cancerllm.tasks.{info.name}", "the cancerllm.tasks package")
+    from importlib.metadata import entry_points
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        _import(ep.value.split(":")[0], f"entry point {ep.name!r}")
+    for module in plugin_modules():
+        _import(module, PLUGINS_ENV)
 
 
 def get_task(name: str) -> TaskSpec:
-    _load_builtin()
+    discover()
     if name not in _TASKS:
         close = difflib.get_close_matches(name, list(_TASKS), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -59,8 +133,25 @@ def get_task(name: str) -> TaskSpec:
 
 
 def task_names() -> list[str]:
-    _load_builtin()
+    discover()
     return sorted(_TASKS)
+
+
+def served_tasks() -> list[TaskSpec]:
+    """Tasks with a serving command, in name order (the CLI verbs and HTTP endpoints)."""
+    discover()
+    return [_TASKS[n] for n in sorted(_TASKS) if _TASKS[n].command]
+
+
+def task_for_command(name: str) -> TaskSpec:
+    """The served task for a command ('extract') or a task name ('phenotype')."""
+    by_name = {s.command: s for s in served_tasks()} | {s.name: s for s in served_tasks()}
+    if name not in by_name:
+        known = sorted({s.command for s in served_tasks()}) + sorted({s.name for s in served_tasks()})
+        close = difflib.get_close_matches(name, list(by_name), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown task {name!r}; use one of {', '.join(known)}.{hint}")
+    return by_name[name]
 
 
 def expand_tasks(names: str | Iterable[str]) -> list[str]:

@@ -174,7 +174,7 @@ def test_service_answers_any_body_with_a_result_or_a_client_error(client, endpoi
 @PROPS
 @given(st.text(st.characters(exclude_categories=()), max_size=300))
 def test_sentence_splitter_offsets_index_the_note(text):
-    from cancerllm.serve.notes import MAX_SENTENCE_CHARS, split_sentences
+    from cancerllm.tasks.jobs import MAX_SENTENCE_CHARS, split_sentences
     end = 0
     for s in split_sentences(text):
         assert text[s.start:s.end] == s.text and s.start >= end and len(s.text) <= MAX_SENTENCE_CHARS

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from cancerllm.serve.notes import (answer_values, diagnose_job, extract_job, find_value, plan_job,
-                                   split_sentences)
-from cancerllm.tasks.phenotype import ENTITY_TYPES, NOT_RELEVANT, QUESTIONS
+from cancerllm.tasks.jobs import answer_values, find_value, split_sentences
+from cancerllm.tasks.phenotype import ENTITY_TYPES, NOT_RELEVANT, QUESTIONS, extract_job
+from cancerllm.tasks.registry import get_task
+
+
+def diagnose_job(text):
+    return get_task("diagnosis").make_job(text)
+
+
+def plan_job(text):
+    return get_task("treatment").make_job(text)
 from tests.serve.lively import NOTES
 
 

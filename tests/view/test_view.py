@@ -32,7 +32,7 @@ ANSWERS = {"tumor_site": "left breast", "tumor_laterality": "left", "hormone_rec
 
 def _extraction(text: str, id_: str) -> dict:
     """The record `predict --task extract` writes, built by the serving code from fixed answers."""
-    from cancerllm.serve.notes import extract_job
+    from cancerllm.tasks.phenotype import extract_job
     from cancerllm.tasks.phenotype import QUESTIONS
     job = extract_job(text)
     answers = []

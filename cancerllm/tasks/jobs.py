@@ -1,10 +1,11 @@
 """What a note asks of the model: sentences, task contexts, and answers turned into results.
 
-A *job* is one note's work for one command: the registered task whose instruction and
-limits apply, the contexts to answer, and how the answers become the result. The CLI,
-`predict` and the HTTP service all build the same jobs, so a note gets the same answer
-from each (the service merges many notes' contexts into one batch; generation is
-batch-invariant, see `cancerllm.evaluate.generation`).
+A *job* is one note's work for one task: the registered task whose instruction and
+limits apply, the contexts to answer, and how the answers become the result. Each task
+names its job builder in its `TaskSpec` (`job`); the CLI, `predict` and the HTTP service
+all build the same jobs through the registry, so a note gets the same answer from each
+(the service merges many notes' contexts into one batch; generation is batch-invariant,
+see `cancerllm.evaluate.generation`). This module holds what the builders share.
 
 Sentence splitter (a small rule set, chosen over a library because nltk's punkt needs a
 model download and spaCy a pipeline; clinical notes are mostly one statement per line):
@@ -107,35 +108,6 @@ class Job:
     finish: Callable[[list[str]], dict]
 
 
-def extract_job(text: str) -> Job:
-    """All 8 phenotype questions for every sentence of the note."""
-    from cancerllm.tasks.phenotype import ENTITY_TYPES, QUESTIONS, phenotype_context
-    sentences = split_sentences(text)
-    asks = [(s_i, etype) for s_i in range(len(sentences)) for etype in QUESTIONS]
-    contexts = [phenotype_context(sentences[s_i].text, QUESTIONS[etype]) for s_i, etype in asks]
-
-    def finish(answers: list[str]) -> dict:
-        found: dict[str, dict[str, dict]] = {etype: {} for etype in ENTITY_TYPES}
-        for (s_i, etype), answer in zip(asks, answers):
-            sent = sentences[s_i]
-            for value in answer_values(answer):
-                entry = found.setdefault(etype, {}).setdefault(
-                    value.lower(), {"value": value, "grounded": False, "spans": [], "sentences": []})
-                if s_i in entry["sentences"]:
-                    continue
-                entry["sentences"].append(s_i)
-                for a, b in find_value(value, sent.text):
-                    entry["spans"].append({"start": sent.start + a, "end": sent.start + b,
-                                           "text": text[sent.start + a:sent.start + b]})
-                entry["grounded"] = bool(entry["spans"])
-        phenotypes = {etype: list(values.values()) for etype, values in found.items()}
-        return {"task": "phenotype", "phenotypes": phenotypes, "n_sentences": len(sentences),
-                "n_ungrounded": sum(not v["grounded"] for vs in phenotypes.values() for v in vs),
-                "sentences": [{"start": s.start, "end": s.end} for s in sentences]}
-
-    return Job("phenotype", contexts, finish)
-
-
 def note_sections(text: str, keys: list[str]) -> tuple[dict[str, str], list[str]]:
     """(sections, keys found among `keys`) of a note, via the section parser."""
     try:
@@ -146,42 +118,25 @@ def note_sections(text: str, keys: list[str]) -> tuple[dict[str, str], list[str]
     return sections, [k for k in keys if sections.get(k, "").strip()]
 
 
-def _section_job(task: str, text: str) -> Job:
-    from cancerllm.data.section_names import DIAGNOSIS_INPUT, TREATMENT_INPUT
-    from cancerllm.tasks.diagnosis import diagnosis_context
-    from cancerllm.tasks.treatment import treatment_context
-    keys, build = ((DIAGNOSIS_INPUT, diagnosis_context) if task == "diagnosis"
-                   else (TREATMENT_INPUT, treatment_context))
-    sections, found = note_sections(text, keys)
-    # A note with none of the task's sections (free text, unknown headers) is used whole.
-    context = build(sections) if found else text.strip()
+def section_job(task: str, keys: list[str], build: Callable[[dict[str, str]], str]) -> Callable[[str], Job]:
+    """A job builder for a task read from note sections: `build(sections)` is the context,
+    from the note's sections among `keys`; a note with none of them (free text, unknown
+    headers) is used whole."""
+    def make(text: str) -> Job:
+        sections, found = note_sections(text, keys)
+        context = build(sections) if found else text.strip()
 
-    def finish(answers: list[str]) -> dict:
-        return {"task": task, "prediction": answers[0], "sections_used": found,
-                "whole_note_as_context": not found}
+        def finish(answers: list[str]) -> dict:
+            return {"task": task, "prediction": answers[0], "sections_used": found,
+                    "whole_note_as_context": not found}
 
-    return Job(task, [context], finish)
-
-
-def diagnose_job(text: str) -> Job:
-    """The diagnosis from the note's six input sections (or the whole note)."""
-    return _section_job("diagnosis", text)
+        return Job(task, [context], finish)
+    return make
 
 
-def plan_job(text: str) -> Job:
-    """The treatment plan from the note's eight input sections (or the whole note)."""
-    return _section_job("treatment", text)
-
-
-JOBS: dict[str, Callable[[str], Job]] = {"extract": extract_job, "diagnose": diagnose_job, "plan": plan_job}
-# Registered task names are accepted wherever a command name is.
-ALIASES = {"phenotype": "extract", "diagnosis": "diagnose", "treatment": "plan"}
-
-
-def job_kind(name: str) -> str:
-    """'extract'|'diagnose'|'plan' for a command or task name; ConfigError otherwise."""
-    from cancerllm.errors import ConfigError
-    kind = ALIASES.get(name, name)
-    if kind not in JOBS:
-        raise ConfigError(f"unknown task {name!r}; use one of {', '.join([*JOBS, *ALIASES])}")
-    return kind
+def whole_note_job(task: str) -> Callable[[str], Job]:
+    """The default job: the whole note is the one context, the answer the prediction."""
+    def make(text: str) -> Job:
+        return Job(task, [text.strip()], lambda answers: {"task": task, "prediction": answers[0],
+                                                            "sections_used": [], "whole_note_as_context": True})
+    return make
