@@ -3,7 +3,9 @@
 A baseline is fitted on a task's *training* records (never the split it is scored on)
 and then answers records like a model: `predict(records) -> {id: prediction}`, scored
 by the same scorer. `eval compare --baseline NAME` and the demo look baselines up here;
-a misspelt name is an error with a "did you mean".
+a misspelt name is an error with a "did you mean". A plugin module (named in
+CANCERLLM_PLUGINS or the `cancerllm.tasks` entry-point group) adds its own with
+`register_baseline`; staging systems have their registry in `staging_systems`.
 
 Registered:
 - `rules`: the phenotype rule extractor (`phenotype_rules.PhenotypeRules`): patterns
@@ -66,11 +68,13 @@ def register_baseline(baseline: Baseline) -> Baseline:
 
 
 def baseline_names() -> list[str]:
+    from cancerllm.tasks.registry import discover
+    discover()  # plugin modules (CANCERLLM_PLUGINS, entry points) register their baselines on import
     return sorted(_BASELINES)
 
 
 def get_baseline(name: str) -> Baseline:
-    if name not in _BASELINES:
+    if name not in baseline_names():
         close = difflib.get_close_matches(name, list(_BASELINES), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"unknown baseline {name!r}; known: {', '.join(baseline_names())}.{hint}")

@@ -150,6 +150,29 @@ def heads_cmd(
     typer.echo(format_scores(metrics))
 
 
+@app.command("staging")
+def staging_cmd(
+    data: str = typer.Option(..., help="Pathology records: pathology.jsonl, a corpus folder, or train/validation/test.jsonl."),
+    system: str = typer.Option("rules,classical,cancer_type_prior",
+                               help="Comma-separated staging systems (registry; plugins too); NAME=DIR loads a trained one."),
+    out: str = typer.Option(..., "--output", help="Folder for predictions/, staging_scores.* and staging_report.md."),
+    split: str = typer.Option("test", help="The split scored (systems are fitted on train, chosen on validation)."),
+    fields: str = typer.Option(None, help="Comma-separated fields (default: all of the schema)."),
+    n_boot: int = typer.Option(1000, help="Bootstrap resamples for the 95% CIs (0: none)."),
+    seed: int = typer.Option(0, help="Seed of the bootstrap."),
+):
+    """Staging systems fitted and scored side by side: macro F1 per field with 95% CIs."""
+    from cancerllm.evaluate.staging_compare import eval_staging
+    field_list = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
+    summary = eval_staging(data, out, [s for s in system.split(",") if s.strip()], split=split, fields=field_list,
+                           n_boot=n_boot, seed=seed)
+    for name, s in summary["systems"].items():
+        h = s["headline"] or {}
+        ci = f" [{h['ci_low']:.1f}, {h['ci_high']:.1f}]" if h.get("ci_low") is not None else ""
+        typer.echo(f"{name}: headline macro F1 {h.get('macro_f1', float('nan')):.1f}{ci} ({s['how']})")
+    typer.echo(f"{summary['n_reports']} {summary['split']} reports; report: {summary['files']['markdown']}")
+
+
 @app.command("staging-rules")
 @old_spellings(out="--out")
 def staging_rules_cmd(

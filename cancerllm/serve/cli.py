@@ -119,7 +119,7 @@ def register(main_app: typer.Typer) -> None:
 
 
 @app.command()
-def stage(system: str = typer.Option("classical", help="rules, classical, cancer_type_prior, heads or heads_cached."),
+def stage(system: str = typer.Option("classical", help="rules, classical, cancer_type_prior, heads, heads_cached (or a plugin's)."),
           model: str = typer.Option(None, "--model", help="The model folder the system's training wrote."),
           text: str = TEXT, file: str = FILE, device: str = DEVICE):
     """Stage a pathology report: per field the label, probabilities and the evidence span, as JSON."""

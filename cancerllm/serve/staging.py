@@ -1,7 +1,8 @@
 """Staging a pathology report with the system the user trained: label, probabilities, evidence.
 
 `cancerllm stage --system classical --model DIR --file report.txt` and `/v1/stage` (when
-the service is started with `--heads DIR`) both go through `load_stager`. Systems:
+the service is started with `--heads DIR`) both go through `load_stager`. Systems (the
+registry in `cancerllm.baselines.staging_systems`; plugins add theirs):
 - `rules`: the rule-based extractor (no model folder; no probabilities);
 - `classical` / `cancer_type_prior`: a folder from `cancerllm train staging`;
 - `heads`: a LoRA heads folder from `cancerllm train heads`;
@@ -24,9 +25,6 @@ from pathlib import Path
 from cancerllm.errors import InputError
 from cancerllm.tasks.staging.schema import to_coarse
 
-SYSTEMS = ("rules", "classical", "cancer_type_prior", "heads", "heads_cached")
-
-
 def evidence(text: str, rows: list[dict]) -> list[dict]:
     """`rows` ({field: {"label", "probs"}}) with each field's rule-extractor evidence added."""
     from cancerllm.baselines.staging_rules import extract_staging
@@ -48,34 +46,13 @@ def evidence(text: str, rows: list[dict]) -> list[dict]:
 
 def load_stager(system: str, model_dir: str | os.PathLike | None = None,
                 device: str | None = None) -> Callable[[list[str]], list[dict]]:
-    """texts -> [{field: {"label", "probs", "evidence"}}] for the chosen system."""
-    if system not in SYSTEMS:
-        raise InputError(f"unknown staging system {system!r}; choose one of {list(SYSTEMS)}")
-    if system != "rules" and not model_dir:
+    """texts -> [{field: {"label", "probs", "evidence"}}] for the chosen system (the
+    staging-system registry: `cancerllm.baselines.staging_systems`)."""
+    from cancerllm.baselines.staging_systems import get_staging_system
+    spec = get_staging_system(system)
+    if spec.needs_model and not model_dir:
         raise InputError(f"--system {system} needs --model DIR (the folder its training wrote)")
-    if system == "rules":
-        from cancerllm.baselines.staging_rules import extract_staging
-
-        def predict(texts):
-            return [{f: {"label": r.coarse(f)} for f, r in extract_staging(t).fields.items()} for t in texts]
-    elif system in ("classical", "cancer_type_prior"):
-        from cancerllm.baselines.staging_classical import load_staging_system
-        model = load_staging_system(model_dir)
-
-        def predict(texts):
-            return model.predict([{"text": t} for t in texts])
-    elif system == "heads":
-        from cancerllm.models.heads import MultiTaskHeads
-        model = MultiTaskHeads.from_pretrained(model_dir, device=device)
-
-        def predict(texts):
-            return model.predict(texts)  # fine labels, as the heads were trained
-    else:
-        from cancerllm.train.heads_cached import CachedHeadsModel
-        model = CachedHeadsModel.from_pretrained(model_dir)
-
-        def predict(texts):
-            return model.predict_texts(texts)
+    predict = spec.load(model_dir, device)
 
     def stage(texts: list[str]) -> list[dict]:
         rows = predict(list(texts))
