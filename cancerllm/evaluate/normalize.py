@@ -3,7 +3,7 @@
 Three tokenisers, one job each:
 
 - `reference_tokens` reproduces the authors' public evaluation (see
-  /work/shared/docs/metrics.md): lower-case, delete every `string.punctuation` character
+  docs/metrics.md): lower-case, delete every `string.punctuation` character
   *without* leaving a space ("her2/neu" -> "her2neu", "pr,er" -> "prer"), collapse
   whitespace, Porter-stem each token (tokens of length <= 2 kept as they are), drop empty
   stems. Stemming is nltk's `PorterStemmer().stem` in its default mode: the reference's

@@ -3,7 +3,7 @@
 Two modes, named so nobody mixes their numbers up:
 
 `reference` (default) reproduces the authors' public evaluation, the contract in
-/work/shared/docs/metrics.md, so a hospital can set its numbers beside Tables 2-4:
+docs/metrics.md, so a hospital can set its numbers beside Tables 2-4:
 - tokens: `normalize.reference_tokens` (punctuation deleted, Porter stems via nltk);
 - exact_match: normalised token lists equal;
 - bleu2: the COCO caption scorer's sentence BLEU with n = 2, *including* its constants
