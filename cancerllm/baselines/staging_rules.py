@@ -1,7 +1,7 @@
 """Rule-based staging and biomarker extractor: pathology report -> pT, pN, M, grade, ER, PR, HER2.
 
 The baseline every learned staging head must beat, and an auditable fallback: each field
-comes back as a fine class of `cancerllm.tasks.staging.schema.FINE` ("NR" when the report
+comes back as a fine class of `cancerllm.schema.staging.FINE` ("NR" when the report
 states nothing), with the evidence span in the original text, the id of the rule that
 fired and the attributes the schema keeps beside the class (y/r prefix, (m), (sn), node
 counts, ER/PR percent, HER2 IHC score and ISH result, `inferred`, ...).
@@ -35,7 +35,7 @@ from cancerllm.baselines.staging_text import (
     TIER_SYNOPTIC, Candidate, context_of, find_sections, find_specimens, normalise, section_at, specimen_rank_at,
 )
 from cancerllm.baselines.staging_tnm import SEVERITY, descriptor_attributes, tnm_candidates
-from cancerllm.tasks.staging.schema import FIELDS, NR, to_coarse
+from cancerllm.schema.staging import FIELDS, NR, to_coarse
 
 RECEPTOR_FIELDS = ("ER", "PR", "HER2")
 

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from cancerllm.errors import InputError
-from cancerllm.tasks.staging.schema import FINE
+from cancerllm.schema.staging import FINE
 
 
 def score_predictions(records: list[dict], preds: list[dict], fields: list[str], system: str = "heads",

@@ -39,7 +39,7 @@ import numpy as np
 
 from cancerllm.errors import InputError, RecordError
 from cancerllm.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
-from cancerllm.tasks.staging.schema import COARSE, FIELDS, FINE, HEADLINE_FIELDS, NR, to_coarse
+from cancerllm.schema.staging import COARSE, FIELDS, FINE, HEADLINE_FIELDS, NR, to_coarse
 
 VARIANTS = ("coarse", "fine", "reported")
 DIFFICULTIES = ["synoptic", "narrative", "ypT", "multiple_specimens", "addendum_amends", "words_only", "ocr_noise"]

@@ -4,7 +4,7 @@ The decoder (the tiny default, Mistral-7B or Llama-3-8B: any local model directo
 loaded with `AutoModel`, so without its LM head) is used as an encoder. Each report is
 read as one or more token windows; each window is pooled to one vector, the windows of a
 report are pooled again to one report vector, and one linear head per schema field
-(`cancerllm.tasks.staging.schema.FIELDS`) predicts that field's *fine* class. Coarse
+(`cancerllm.schema.staging.FIELDS`) predicts that field's *fine* class. Coarse
 classes are derived with the schema's fixed map at evaluation time. This is the
 architecture of Shao et al. (multi-task LoRA + parallel heads); the single-task baseline
 is the same class with `fields=[one field]`.
@@ -43,7 +43,7 @@ from torch.nn import functional as F
 from cancerllm.config import Config
 from cancerllm.errors import ConfigError, InputError
 from cancerllm.tasks.prompts import IGNORE_INDEX
-from cancerllm.tasks.staging.schema import FIELDS, FINE
+from cancerllm.schema.staging import FIELDS, FINE
 
 HEADS_CONFIG = "heads_config.json"
 HEADS_WEIGHTS = "heads.safetensors"

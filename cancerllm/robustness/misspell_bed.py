@@ -45,7 +45,7 @@ from cancerllm.errors import InputError
 from cancerllm.io import atomic_write_json, atomic_write_jsonl, read_jsonl
 from cancerllm.robustness.bed_common import begin_testbed, evaluate_records, model_name, parse_rates, rate_name
 from cancerllm.robustness.misspell import BASES, TOKEN, misspell_records
-from cancerllm.robustness.normalize import SpellingNormalizer, load_abbreviations
+from cancerllm.robustness.spelling import SpellingNormalizer, load_abbreviations
 
 PAPER_RATES = (0.02, 0.04, 0.06, 0.08, 0.2, 0.4, 0.6, 0.8)
 WHERE = ("test", "train", "both")

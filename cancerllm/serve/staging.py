@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cancerllm.errors import InputError
-from cancerllm.tasks.staging.schema import to_coarse
+from cancerllm.schema.staging import to_coarse
 
 SYSTEMS = ("rules", "classical", "cancer_type_prior", "heads", "heads_cached")
 

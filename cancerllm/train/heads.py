@@ -36,7 +36,7 @@ from transformers import Trainer
 from cancerllm.config import Config
 from cancerllm.errors import ConfigError, InputError, RecordError
 from cancerllm.models.heads import IGNORE_INDEX, HeadsConfig
-from cancerllm.tasks.staging.schema import FINE
+from cancerllm.schema.staging import FINE
 from cancerllm.train.common import TrainerSettings
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import torch
 
 from cancerllm.models.heads import (HeadsCollator, HeadsConfig, MultiTaskHeads, encode_reports,
                                     last_token_index, pool_chunks, pool_hidden, reorder_sections)
-from cancerllm.tasks.staging.schema import FIELDS, FINE
+from cancerllm.schema.staging import FIELDS, FINE
 
 SMALL = dict(max_length=32, overlap=4, max_chunks=8, head_dropout=0.0,
              lora={"r": 4, "alpha": 8, "dropout": 0.0})

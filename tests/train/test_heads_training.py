@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from cancerllm.config import load_config
-from cancerllm.tasks.staging.schema import FINE, to_coarse
+from cancerllm.schema.staging import FINE, to_coarse
 from cancerllm.train.heads import (HeadsTrainConfig, class_weights, label_ids, load_splits,
                                    train_heads)
 
