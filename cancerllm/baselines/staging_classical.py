@@ -359,7 +359,7 @@ def train_staging(data: str | os.PathLike, out_dir: str | os.PathLike, system: s
     pathology.jsonl, or a corpus folder); the test split is not read.
     """
     from cancerllm.runs import start_run
-    from cancerllm.train.heads import load_splits
+    from cancerllm.data.pathology import load_splits
     if system not in SYSTEM_CLASSES:
         raise InputError(f"unknown system {system!r}; choose one of {list(SYSTEM_CLASSES)}")
     cfg = cfg or ClassicalConfig()
