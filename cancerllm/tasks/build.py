@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from cancerllm.data.partition import SPLITS, assign_split
-from cancerllm.data.readers import ReadReport
+from cancerllm.data.records import ReadReport
 from cancerllm.errors import ConfigError, InputError
 from cancerllm.io import AtomicJsonlFiles, atomic_write_json, make_private
 from cancerllm.tasks.registry import expand_tasks, get_task

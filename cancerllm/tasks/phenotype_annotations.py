@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cancerllm.data.readers import FileStats, ReadReport
+from cancerllm.data.records import FileStats, ReadReport
 from cancerllm.errors import ConfigError, InputError
 
 FORMATS = ("auto", "spans", "bio", "brat")
