@@ -19,11 +19,13 @@ from cancerllm.models.cli import app as models_app
 from cancerllm.reporting_cli import app as report_app
 from cancerllm.robustness.cli import app as robust_app
 from cancerllm.serve.cli import register as register_serving
+from cancerllm.tasks.cli import mount as mount_tasks_command
 from cancerllm.train.cli import app as train_app
 from cancerllm.errors import CancerLLMError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Build, evaluate and serve a small cancer-domain language model, offline.")
+mount_tasks_command(data_app)
 app.add_typer(data_app, name="data", help="Read, synthesise, de-identify, build task datasets and the corpus.")
 app.add_typer(models_app, name="models", help="Tokenizer and tiny default model; import a real base.")
 app.add_typer(train_app, name="train", help="Continued pre-training, instruction tuning, heads.")

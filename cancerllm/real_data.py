@@ -58,7 +58,7 @@ from cancerllm.config import RECIPES_DIR, Config, load_config
 from cancerllm.errors import ConfigError, InputError
 from cancerllm.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, read_jsonl
 from cancerllm.models.tiny import TinyModelConfig
-from cancerllm.tasks.staging.schema import FINE, KEFELI_T_CLASSES, NR, to_coarse
+from cancerllm.schema.staging import FINE, KEFELI_T_CLASSES, NR, to_coarse
 from cancerllm.train.finetune import FinetuneConfig
 from cancerllm.train.heads import HeadsTrainConfig
 from cancerllm.train.heads_cached import CachedHeadsConfig

@@ -14,7 +14,7 @@ import pytest
 from cancerllm.config import load_config
 from cancerllm.errors import ConfigError, InputError
 from cancerllm.real_data import DEFAULT_DATA_DIR, TCGA_FOLDER, RealConfig, mention_aware_gold, mentions
-from cancerllm.tasks.staging.schema import FINE, NR
+from cancerllm.schema.staging import FINE, NR
 
 FIELDS = ["pT", "pN", "M", "ER", "PR", "HER2"]
 needs_data = pytest.mark.skipif(

@@ -19,7 +19,7 @@ split by macro F1 (ties: the smaller C); the test split is never read here. With
 `refit_on_dev` the chosen settings are then refitted on train + dev (dev has served
 its purpose), as scikit-learn's `GridSearchCV(refit=True)` does.
 
-Labels are the coarse classes (`cancerllm.tasks.staging.schema.to_coarse`); unlabelled
+Labels are the coarse classes (`cancerllm.schema.staging.to_coarse`); unlabelled
 fields (None) are skipped per field. A field with a single training class gets a
 constant predictor (recorded in `selection`). Written by hand: only `findings` and the
 per-field loop; the features, classifiers and persistence are scikit-learn / joblib.
@@ -38,7 +38,7 @@ from pathlib import Path
 from cancerllm.config import Config
 from cancerllm.errors import InputError
 from cancerllm.io import atomic_write_json
-from cancerllm.tasks.staging.schema import FINE, NR, to_coarse
+from cancerllm.schema.staging import FINE, NR, to_coarse
 
 MODEL_FILE = "model.joblib"
 INFO_FILE = "classical.json"
@@ -359,7 +359,7 @@ def train_staging(data: str | os.PathLike, out_dir: str | os.PathLike, system: s
     pathology.jsonl, or a corpus folder); the test split is not read.
     """
     from cancerllm.runs import start_run
-    from cancerllm.train.heads import load_splits
+    from cancerllm.data.pathology import load_splits
     if system not in SYSTEM_CLASSES:
         raise InputError(f"unknown system {system!r}; choose one of {list(SYSTEM_CLASSES)}")
     cfg = cfg or ClassicalConfig()

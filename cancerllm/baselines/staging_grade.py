@@ -23,7 +23,7 @@ import re
 from cancerllm.baselines.staging_text import (
     NUMBER_WORDS, TIER_NARRATIVE, TIER_STATEMENT, TIER_SYNOPTIC, Candidate, sentence_start, small_number,
 )
-from cancerllm.tasks.staging.schema import NR
+from cancerllm.schema.staging import NR
 
 _NUM = rf"(?:[1-4]|IV|I{{1,3}}|{NUMBER_WORDS})"
 _SYSTEM = (r"(?:nottingham|elston(?:[\s-]+ellis)?|(?:modified\s+)?(?:scarff[\s.-]+)?bloom[\s-]+richardson|"

@@ -29,7 +29,7 @@ import re
 from cancerllm.baselines.staging_text import (
     NUMBER_WORDS, TIER_NARRATIVE, TIER_STATEMENT, TIER_SYNOPTIC, Candidate, sentence_start, word_to_number,
 )
-from cancerllm.tasks.staging.schema import NR
+from cancerllm.schema.staging import NR
 
 WINDOW_CHARS = 100
 HER2_WINDOW_CHARS = 160

@@ -1,7 +1,7 @@
 """Rule-based staging and biomarker extractor: pathology report -> pT, pN, M, grade, ER, PR, HER2.
 
 The baseline every learned staging head must beat, and an auditable fallback: each field
-comes back as a fine class of `cancerllm.tasks.staging.schema.FINE` ("NR" when the report
+comes back as a fine class of `cancerllm.schema.staging.FINE` ("NR" when the report
 states nothing), with the evidence span in the original text, the id of the rule that
 fired and the attributes the schema keeps beside the class (y/r prefix, (m), (sn), node
 counts, ER/PR percent, HER2 IHC score and ISH result, `inferred`, ...).
@@ -32,10 +32,11 @@ from typing import Any
 from cancerllm.baselines.staging_grade import grade_candidates
 from cancerllm.baselines.staging_receptors import her2_decision, receptor_candidates
 from cancerllm.baselines.staging_text import (
-    TIER_SYNOPTIC, Candidate, context_of, find_sections, find_specimens, normalise, section_at, specimen_rank_at,
+    TIER_SYNOPTIC, Candidate, context_of, find_specimens, normalise, specimen_rank_at,
 )
 from cancerllm.baselines.staging_tnm import SEVERITY, descriptor_attributes, tnm_candidates
-from cancerllm.tasks.staging.schema import FIELDS, NR, to_coarse
+from cancerllm.data.sections import find_report_sections, report_section_at
+from cancerllm.schema.staging import FIELDS, NR, to_coarse
 
 RECEPTOR_FIELDS = ("ER", "PR", "HER2")
 
@@ -88,10 +89,10 @@ class StagingResult:
 
 def _candidates(text: str) -> list[Candidate]:
     """All candidates with section, specimen and context set, spans still in `text`."""
-    sections, specimens = find_sections(text), find_specimens(text)
+    sections, specimens = find_report_sections(text), find_specimens(text)
     out = []
     for c in tnm_candidates(text) + grade_candidates(text) + receptor_candidates(text):
-        c.section = section_at(sections, c.start)
+        c.section = report_section_at(sections, c.start)
         if c.section == "history":
             continue
         c.context = context_of(text, c.start)

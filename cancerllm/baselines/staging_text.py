@@ -5,10 +5,12 @@ of the report, so they need not know about Unicode dashes, OCR look-alikes ("pTl
 "pNO", "MO") or hyphenated line breaks. Normalisation keeps a map back to the original
 characters, so every evidence span the extractor returns indexes the text the user gave.
 
+Which part of the report a match sits in comes from
+`cancerllm.data.sections.find_report_sections` (beside the other header parsers): clinical
+history and pre-operative diagnosis are dropped (they restate old or clinical values); an
+addendum or amendment supersedes the original; synoptic summaries outrank narrative.
+
 Also here, because every field needs them:
-- `find_sections`: which part of the report a match sits in. Clinical history and
-  pre-operative diagnosis are dropped (they restate old or clinical values); an addendum
-  or amendment supersedes the original; synoptic summaries outrank narrative.
 - `find_specimens`: specimen headers ("A.", "Part 2", "Specimen B:"), so a needle-biopsy
   value can lose to the definitive resection's value.
 - `context_of`: ConText-style look-back within the sentence for hypothetical ("if",
@@ -22,6 +24,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
+
+from cancerllm.data.sections import ReportSection
 
 # ---------------------------------------------------------------------------------------
 # Normalisation with an offset map
@@ -110,87 +114,6 @@ def normalise(text: str) -> Normalised:
 
 
 # ---------------------------------------------------------------------------------------
-# Sections
-# ---------------------------------------------------------------------------------------
-
-SECTION_HEADERS: dict[str, list[str]] = {
-    "history": [r"clinical\s+history", r"clinical\s+information", r"clinical\s+data", r"clinical\s+notes?",
-                r"history", r"pre-?\s?op(?:erative)?\.?\s+diagnosis", r"post-?\s?op(?:erative)?\.?\s+diagnosis",
-                r"clinical\s+diagnosis(?:\s*\(suspicion\))?", r"indications?",
-                # "... from. PREVIOUS BIOPSY." in line-joined OCR text is not a header: colon only
-                r"(?:prior|previous)\s+(?:specimens?|history|diagnosis|biopsy)(?=\s*:)"],
-    "addendum": [r"addendum(?:\s+(?:diagnosis|report|comment))?", r"amended\s+(?:report|diagnosis)",
-                 r"amendment", r"revised\s+(?:report|diagnosis)", r"supplement(?:al|ary)\s+report"],
-    "synoptic": [r"synoptic(?:\s+(?:report|data|worksheet|summary))?", r"cap\s+(?:cancer\s+)?summary",
-                 r"(?:surgical\s+pathology\s+)?cancer\s+case\s+summary", r"tumou?r\s+summary",
-                 r"case\s+synopsis", r"checklist"],
-    "diagnosis": [r"(?:final\s+|surgical\s+)?(?:pathologic(?:al)?\s+|pathology\s+|histo-?patholog\w*\s+)?"
-                  r"diagnos[ie]s", r"final\s+report"],
-    "comment": [r"comments?", r"notes?"],
-    "microscopic": [r"microscopic(?:\s+description)?", r"microscopy"],
-    "gross": [r"gross(?:\s+description)?", r"macroscopic(?:\s+description)?", r"specimens?\s+received"],
-    "other": [r"frozen\s+section(?:\s+diagnosis)?", r"intra-?operative\s+consultation", r"methodology",
-              r"references?"],
-}
-
-_HEADER_RE = re.compile(
-    r"(?:^|(?<=\n)|(?<=[.:;]\s)|(?<=[.:;]))[ \t]*(?P<h>" + "|".join(
-        f"(?P<{kind}>{'|'.join(variants)})" for kind, variants in SECTION_HEADERS.items()
-    ) + r")(?:\s*\([^)]{0,20}\))?(?:[ \t]+#?\d[\d/.-]{0,9})?[ \t]*(?=[:.\n]|$)",   # "Addendum 2018-10-17:"
-    re.IGNORECASE,
-)
-# "will be reported as an addendum." / "see addendum." are references, not headers.
-_NOT_A_HEADER_BEFORE = re.compile(r"(?:\ban|\bsee|\bin|\bthe|\bby|\bas|\bper|\bfollow)\.?\s*$", re.IGNORECASE)
-HISTORY_MAX_CHARS = 300  # a history block without a following header stops here
-_NEXT_LABEL = re.compile(r"(?<=[.;]\s)[A-Z][A-Za-z /()-]{2,50}:")
-
-
-@dataclass(frozen=True)
-class Section:
-    kind: str
-    start: int
-    end: int
-
-
-def find_sections(text: str) -> list[Section]:
-    """Split the (normalised) text into typed sections; text before any header is 'body'."""
-    heads: list[tuple[int, str]] = []
-    for m in _HEADER_RE.finditer(text):
-        kind = next(k for k in SECTION_HEADERS if m.group(k))
-        if _NOT_A_HEADER_BEFORE.search(text[max(0, m.start() - 12):m.start()]):
-            continue
-        heads.append((m.start("h"), kind))
-    sections: list[Section] = []
-    prev_end, prev_kind = 0, "body"
-    for start, kind in heads:
-        if start > prev_end or not sections:
-            sections.append(Section(prev_kind, prev_end, start))
-        prev_end, prev_kind = start, kind
-    sections.append(Section(prev_kind, prev_end, len(text)))
-    capped: list[Section] = []
-    for s in sections:
-        if s.kind == "history":
-            # a history block ends at the next "Label:" field or after HISTORY_MAX_CHARS
-            colon = text.find(":", s.start, s.end)
-            label = _NEXT_LABEL.search(text, colon + 1 if 0 <= colon < s.start + 60 else s.start + 1, s.end)
-            end = min(s.end, s.start + HISTORY_MAX_CHARS, label.start() if label else s.end)
-            if end < s.end:
-                capped.append(Section("history", s.start, end))
-                capped.append(Section("body", end, s.end))
-                continue
-        if s.end > s.start:
-            capped.append(s)
-    return capped
-
-
-def section_at(sections: list[Section], pos: int) -> str:
-    for s in sections:
-        if s.start <= pos < s.end:
-            return s.kind
-    return "body"
-
-
-# ---------------------------------------------------------------------------------------
 # Specimens
 # ---------------------------------------------------------------------------------------
 
@@ -217,7 +140,7 @@ def find_specimens(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def specimen_rank_at(specimens: list[tuple[int, int]], sections: list[Section], pos: int) -> int:
+def specimen_rank_at(specimens: list[tuple[int, int]], sections: list[ReportSection], pos: int) -> int:
     """Rank of the specimen a position belongs to; a section header ends a specimen block."""
     rank = 1
     sec_start = next((s.start for s in sections if s.start <= pos < s.end), 0)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from cancerllm.baselines.staging_text import TIER_STATEMENT, TIER_SYNOPTIC, Candidate
-from cancerllm.tasks.staging.schema import FINE, NR
+from cancerllm.schema.staging import FINE, NR
 
 T_ORDER = ["NR", "TX", "T0", "Tis", "T1", "T1mi", "T1a", "T1b", "T1c", "T2", "T3",
            "T4", "T4a", "T4b", "T4c", "T4d"]

@@ -26,7 +26,7 @@ import re
 import torch
 
 from cancerllm.tasks.prompts import PromptFormat
-from cancerllm.tasks.staging.schema import FIELDS, FINE, NR
+from cancerllm.schema.staging import FIELDS, FINE, NR
 
 # How each label is written in the question and the answer (NR reads as words).
 DISPLAY = {NR: "not reported"}

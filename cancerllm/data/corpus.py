@@ -196,8 +196,7 @@ def pack_corpus(clean_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike,
     """
     from datasets import load_dataset
 
-    from cancerllm.models.loading import load_tokenizer
-    tok = load_tokenizer(tokenizer_dir)
+    tok = _packing_tokenizer(tokenizer_dir)
     eos = tok.eos_token_id
     files = {s: str(Path(clean_dir) / f"{s}.jsonl") for s in ("train", "validation")
              if (Path(clean_dir) / f"{s}.jsonl").exists() and (Path(clean_dir) / f"{s}.jsonl").stat().st_size}
@@ -206,6 +205,19 @@ def pack_corpus(clean_dir: str | os.PathLike, tokenizer_dir: str | os.PathLike,
     with tempfile.TemporaryDirectory(prefix="cancerllm-datasets-") as cache:
         return _tokenize_and_pack(load_dataset("json", data_files=files, cache_dir=cache), tok, eos,
                                   Path(out_dir), block_size, num_proc)
+
+
+def _packing_tokenizer(tokenizer_dir: str | os.PathLike):
+    """The tokenizer of a local folder (refused if it is a hub name), as packing needs it.
+
+    Packing reads only token ids and EOS, so the padding settings that
+    `cancerllm.models.loading.load_tokenizer` adds for training play no part here; loading
+    it directly keeps the data package free of imports from the model package.
+    """
+    from transformers import AutoTokenizer
+
+    from cancerllm.offline import local_model_dir
+    return AutoTokenizer.from_pretrained(str(local_model_dir(tokenizer_dir)), local_files_only=True)
 
 
 def _tokenize_and_pack(raw, tok, eos: int, out_dir: Path, block_size: int, num_proc: int) -> dict:

@@ -27,11 +27,17 @@ where one ends. A note with both "A/P:" and "Plan:" gets the two bodies joined.
 
 Text before the first header is the "preamble" section; a section that occurs more than
 once has its bodies joined with a newline.
+
+Pathology reports (end of this module) have their own headers (synoptic summary, addendum,
+final diagnosis, gross, history): `reorder_sections` puts the deciding sections first for
+the staging heads, and `find_report_sections` types each part of a report for the
+rule-based staging extractor.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -180,3 +186,143 @@ def render_sections(sections: dict[str, str], keys: list[str], numbered: bool = 
         prefix = f"{i}) " if numbered else ""
         lines.append(f"{prefix}{title}: {sections.get(key, '').strip()}")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# Pathology reports: two readings of their headers, each as its user was built on.
+# `reorder_sections` orders a report for the staging heads (what a model reads first must
+# decide the labels); `find_report_sections` types the parts of a (normalised) report for
+# the rule-based staging extractor (baselines/staging_rules.py).
+# ---------------------------------------------------------------------------------------
+
+# Section headers, most informative first. A report is split only at a line that starts
+# with one of these phrases written as a header (upper or Title Case, then a colon or the
+# end of the line), so synoptic items ("Procedure: lumpectomy") never split a synoptic
+# block and a sentence starting with "History of ..." is not a header.
+SECTION_PRIORITY: list[tuple[int, str]] = [
+    (0, r"synoptic|cap\s+(?:summary|protocol|checklist)|(?:cancer|tumou?r)\s+(?:case\s+)?summary"
+        r"|summary\s+of\s+findings|synopsis"),
+    (1, r"addend(?:um|a)|amend(?:ed|ment)|revised\s+report|corrected\s+report"),
+    (2, r"(?:final\s+)?(?:patholog(?:ic|ical|y)\s+)?diagnos[ie]s|final\s+patholog"),
+    (3, r"comments?"),
+    (4, r"gross|macroscopic|microscopic"),
+    (5, r"clinical\s+(?:history|information|data|indication)|history|prior\s+specimen"),
+]
+OTHER_PRIORITY = 4
+_HEADER_LINE = re.compile(
+    r"^[ \t]*(?:[A-Z0-9]{1,3}[.)][ \t]+)?(?P<head>[A-Za-z][A-Za-z0-9 /&()'-]{1,60}?)[ \t]*"
+    r"(?:(?P<colon>:)[ \t]*(?P<rest>.*)|$)")
+_MINOR_WORDS = {"of", "and", "the", "for", "to", "on", "in"}
+_PRIORITY_RES = [(p, re.compile(rf"(?:{rx})\b", re.I)) for p, rx in SECTION_PRIORITY]
+
+
+def _section_priority(line: str) -> int | None:
+    m = _HEADER_LINE.match(line)
+    if not m:
+        return None
+    head = m["head"]
+    words = [w for w in re.split(r"[ /&()'-]+", head) if w]
+    title = all(w[0].isupper() or w.lower() in _MINOR_WORDS for w in words)
+    if not (head.isupper() or (title and (m["colon"] or m["rest"] is None))):
+        return None
+    for priority, rx in _PRIORITY_RES:
+        if rx.match(head):
+            return priority
+    return None
+
+
+def reorder_sections(text: str) -> str:
+    """Move synoptic, addendum and diagnosis sections to the front (stable otherwise).
+
+    Text before the first recognised header keeps its place among ordinary sections;
+    clinical history goes last. A report without recognised headers is returned as is.
+    Why: with windows and a window cap, what the model reads first must be what decides
+    the labels; addenda supersede and history is a distractor (docs/staging-schema.md 2.8).
+    """
+    blocks: list[tuple[int, list[str]]] = [(OTHER_PRIORITY, [])]
+    for line in text.split("\n"):
+        priority = _section_priority(line)
+        if priority is not None:
+            blocks.append((priority, []))
+        blocks[-1][1].append(line)
+    if len(blocks) == 1:
+        return text
+    ordered = sorted((b for b in blocks if b[1]), key=lambda b: b[0])  # sorted() is stable
+    return "\n".join("\n".join(lines) for _, lines in ordered)
+
+
+REPORT_SECTION_HEADERS: dict[str, list[str]] = {
+    "history": [r"clinical\s+history", r"clinical\s+information", r"clinical\s+data", r"clinical\s+notes?",
+                r"history", r"pre-?\s?op(?:erative)?\.?\s+diagnosis", r"post-?\s?op(?:erative)?\.?\s+diagnosis",
+                r"clinical\s+diagnosis(?:\s*\(suspicion\))?", r"indications?",
+                # "... from. PREVIOUS BIOPSY." in line-joined OCR text is not a header: colon only
+                r"(?:prior|previous)\s+(?:specimens?|history|diagnosis|biopsy)(?=\s*:)"],
+    "addendum": [r"addendum(?:\s+(?:diagnosis|report|comment))?", r"amended\s+(?:report|diagnosis)",
+                 r"amendment", r"revised\s+(?:report|diagnosis)", r"supplement(?:al|ary)\s+report"],
+    "synoptic": [r"synoptic(?:\s+(?:report|data|worksheet|summary))?", r"cap\s+(?:cancer\s+)?summary",
+                 r"(?:surgical\s+pathology\s+)?cancer\s+case\s+summary", r"tumou?r\s+summary",
+                 r"case\s+synopsis", r"checklist"],
+    "diagnosis": [r"(?:final\s+|surgical\s+)?(?:pathologic(?:al)?\s+|pathology\s+|histo-?patholog\w*\s+)?"
+                  r"diagnos[ie]s", r"final\s+report"],
+    "comment": [r"comments?", r"notes?"],
+    "microscopic": [r"microscopic(?:\s+description)?", r"microscopy"],
+    "gross": [r"gross(?:\s+description)?", r"macroscopic(?:\s+description)?", r"specimens?\s+received"],
+    "other": [r"frozen\s+section(?:\s+diagnosis)?", r"intra-?operative\s+consultation", r"methodology",
+              r"references?"],
+}
+
+_REPORT_HEADER_RE = re.compile(
+    r"(?:^|(?<=\n)|(?<=[.:;]\s)|(?<=[.:;]))[ \t]*(?P<h>" + "|".join(
+        f"(?P<{kind}>{'|'.join(variants)})" for kind, variants in REPORT_SECTION_HEADERS.items()
+    ) + r")(?:\s*\([^)]{0,20}\))?(?:[ \t]+#?\d[\d/.-]{0,9})?[ \t]*(?=[:.\n]|$)",   # "Addendum 2018-10-17:"
+    re.IGNORECASE,
+)
+# "will be reported as an addendum." / "see addendum." are references, not headers.
+_NOT_A_HEADER_BEFORE = re.compile(r"(?:\ban|\bsee|\bin|\bthe|\bby|\bas|\bper|\bfollow)\.?\s*$", re.IGNORECASE)
+HISTORY_MAX_CHARS = 300  # a history block without a following header stops here
+_NEXT_LABEL = re.compile(r"(?<=[.;]\s)[A-Z][A-Za-z /()-]{2,50}:")
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    kind: str
+    start: int
+    end: int
+
+
+def find_report_sections(text: str) -> list[ReportSection]:
+    """Split the (normalised) text into typed sections; text before any header is 'body'."""
+    heads: list[tuple[int, str]] = []
+    for m in _REPORT_HEADER_RE.finditer(text):
+        kind = next(k for k in REPORT_SECTION_HEADERS if m.group(k))
+        if _NOT_A_HEADER_BEFORE.search(text[max(0, m.start() - 12):m.start()]):
+            continue
+        heads.append((m.start("h"), kind))
+    sections: list[ReportSection] = []
+    prev_end, prev_kind = 0, "body"
+    for start, kind in heads:
+        if start > prev_end or not sections:
+            sections.append(ReportSection(prev_kind, prev_end, start))
+        prev_end, prev_kind = start, kind
+    sections.append(ReportSection(prev_kind, prev_end, len(text)))
+    capped: list[ReportSection] = []
+    for s in sections:
+        if s.kind == "history":
+            # a history block ends at the next "Label:" field or after HISTORY_MAX_CHARS
+            colon = text.find(":", s.start, s.end)
+            label = _NEXT_LABEL.search(text, colon + 1 if 0 <= colon < s.start + 60 else s.start + 1, s.end)
+            end = min(s.end, s.start + HISTORY_MAX_CHARS, label.start() if label else s.end)
+            if end < s.end:
+                capped.append(ReportSection("history", s.start, end))
+                capped.append(ReportSection("body", end, s.end))
+                continue
+        if s.end > s.start:
+            capped.append(s)
+    return capped
+
+
+def report_section_at(sections: list[ReportSection], pos: int) -> str:
+    for s in sections:
+        if s.start <= pos < s.end:
+            return s.kind
+    return "body"

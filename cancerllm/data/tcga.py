@@ -7,7 +7,7 @@ shared/data/tcga_reports_kefeli_t14/SOURCE.md for provenance and licences.
 
 Records look like the synthetic pathology records: `id` (report file name),
 `patient_id`, `cancer_type`, `note_type`, `text`, `labels` (fine classes of
-`cancerllm.tasks.staging.schema.FINE`), `attributes` (registry values kept beside the
+`cancerllm.schema.staging.FINE`), `attributes` (registry values kept beside the
 labels), `label_sources` (which column gave each label) and `source`.
 
 Label mapping (every raw value seen is listed in MAPPINGS; anything else becomes NR and
@@ -52,7 +52,7 @@ from pathlib import Path
 
 from cancerllm.errors import InputError
 from cancerllm.io import atomic_write_jsonl, atomic_write_text
-from cancerllm.tasks.staging.schema import FIELDS, NR
+from cancerllm.schema.staging import FIELDS, NR
 
 SOURCE = "tcga_reports_kefeli_t14"
 REPORTS_FILE = "T14_test.csv"

@@ -76,7 +76,8 @@ def _limit_for(limit: int | dict | None, task: str) -> int | None:
 
 def _split(tasks_dir, task: str, split: str, limit, sample: str = "first", seed: int = 0) -> list[dict]:
     """The split's first N records, or N drawn with `seed` (`generation.draw_records`)."""
-    from cancerllm.evaluate.generation import draw_records, read_split
+    from cancerllm.evaluate.generation import draw_records
+    from cancerllm.tasks.store import read_split
     return draw_records(read_split(tasks_dir, task, split), _limit_for(limit, task), seed, task, sample)
 
 
@@ -84,7 +85,7 @@ def run_baseline(name: str, task: str, tasks_dir: str | os.PathLike, records: li
                  mode: str = "reference") -> dict:
     """Fit baseline `name` on TASKS/<task>/train.jsonl and score it on `records`."""
     from cancerllm.baselines.registry import fit_baseline
-    from cancerllm.evaluate.generation import read_split
+    from cancerllm.tasks.store import read_split
     t0 = time.perf_counter()
     predict = fit_baseline(name, task, read_split(tasks_dir, task, "train"))
     preds = predict(records)

@@ -463,16 +463,6 @@ def _run_vllm(stats: GenerationStats, model_dir: Path, adapter_dir: Path | None,
     run_vllm(stats, model_dir, adapter_dir, prompts, write, dtype)
 
 
-def read_split(tasks_dir: str | os.PathLike, task: str, split: str = "test") -> list[dict]:
-    """The records of TASKS/<task>/<split>.jsonl (made by `cancerllm data tasks`)."""
-    from cancerllm.errors import InputError
-    from cancerllm.io import read_jsonl
-    path = Path(tasks_dir) / task / f"{split}.jsonl"
-    if not path.is_file():
-        raise InputError(f"no {split} split for task {task!r}: {path} does not exist")
-    return list(read_jsonl(path))
-
-
 def draw_records(rows: list[dict], n: int | None, seed: int = 0, key: str = "",
                  sample: str = "random") -> list[dict]:
     """An evaluation slice of `rows`: the first `n` (`sample="first"`), or `n` drawn with

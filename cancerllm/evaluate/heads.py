@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from cancerllm.errors import InputError
-from cancerllm.tasks.staging.schema import FINE
+from cancerllm.schema.staging import FINE
 
 
 def score_predictions(records: list[dict], preds: list[dict], fields: list[str], system: str = "heads",
@@ -80,14 +80,14 @@ def evaluate_heads(model: str | os.PathLike, data: str | os.PathLike, out_dir: s
     (the scores below plus model/split), staging_scores.json/.csv and staging_report.md
     (tables with bootstrap CIs, confusion matrices, difficulty shares and slices).
 
-    The split is chosen exactly as in training (`cancerllm.train.heads.load_splits`,
+    The split is chosen exactly as in training (`cancerllm.data.pathology.load_splits`,
     same `split_seed`), so test reports were never trained on.
     """
     from cancerllm.evaluate.staging_report import (difficulty_shares, headline_by_difficulty,
                                                    write_staging_report)
     from cancerllm.io import atomic_write_jsonl
     from cancerllm.runs import start_run, write_metrics
-    from cancerllm.train.heads import SPLIT_ALIASES, load_splits
+    from cancerllm.data.pathology import SPLIT_ALIASES, load_splits
     if split not in SPLIT_ALIASES:
         raise InputError(f"unknown split {split!r}; use train, validation or test")
     split = SPLIT_ALIASES[split]

@@ -278,7 +278,7 @@ def _read_field(path: str | os.PathLike, text_field: str) -> tuple[list, dict[st
     Bytes that are not UTF-8 and lone surrogates from JSON escapes become U+FFFD, as in
     the readers; a leading BOM is dropped; lines end at "\n" only.
     """
-    from cancerllm.data.readers import fix_surrogates
+    from cancerllm.data.records import fix_surrogates
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import warnings
 from collections import Counter
@@ -37,9 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cancerllm.errors import InputError, RecordError
+from cancerllm.data.pathology import read_reports
+from cancerllm.errors import InputError
 from cancerllm.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
-from cancerllm.tasks.staging.schema import COARSE, FIELDS, FINE, HEADLINE_FIELDS, NR, to_coarse
+from cancerllm.schema.staging import COARSE, FIELDS, FINE, HEADLINE_FIELDS, NR, to_coarse
 
 VARIANTS = ("coarse", "fine", "reported")
 DIFFICULTIES = ["synoptic", "narrative", "ypT", "multiple_specimens", "addendum_amends", "words_only", "ocr_noise"]
@@ -311,38 +311,6 @@ def write_staging_report(result: dict, out_dir: str | os.PathLike, shares: dict[
 # ---------------------------------------------------------------------------------------
 # `cancerllm eval staging-rules`
 # ---------------------------------------------------------------------------------------
-
-def read_reports(path: str | os.PathLike) -> tuple[list[dict], list[RecordError]]:
-    """Reports JSONL (`id`, `text`, optional `labels`, `difficulties`); bad lines are skipped and returned."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: reports file not found")
-    records, errors, seen = [], [], set()
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                errors.append(RecordError(str(path), line_no, "not valid JSON"))
-                continue
-            if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
-                errors.append(RecordError(str(path), line_no, "no string field 'text'"))
-                continue
-            rid = str(rec.get("id", f"{path.name}:{line_no}"))
-            if rid in seen:
-                errors.append(RecordError(str(path), line_no, "duplicate id", rid))
-                continue
-            labels = rec.get("labels")
-            if labels is not None and (not isinstance(labels, dict) or any(
-                    f in labels and labels[f] is not None and labels[f] not in FINE[f] for f in FIELDS)):
-                errors.append(RecordError(str(path), line_no, "labels are not schema labels", rid))
-                continue
-            seen.add(rid)
-            records.append({**rec, "id": rid})
-    return records, errors
-
 
 def eval_staging_rules(reports: str | os.PathLike, out: str | os.PathLike, n_boot: int = 1000,
                        seed: int = 0) -> dict:

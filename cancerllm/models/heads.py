@@ -4,7 +4,7 @@ The decoder (the tiny default, Mistral-7B or Llama-3-8B: any local model directo
 loaded with `AutoModel`, so without its LM head) is used as an encoder. Each report is
 read as one or more token windows; each window is pooled to one vector, the windows of a
 report are pooled again to one report vector, and one linear head per schema field
-(`cancerllm.tasks.staging.schema.FIELDS`) predicts that field's *fine* class. Coarse
+(`cancerllm.schema.staging.FIELDS`) predicts that field's *fine* class. Coarse
 classes are derived with the schema's fixed map at evaluation time. This is the
 architecture of Shao et al. (multi-task LoRA + parallel heads); the single-task baseline
 is the same class with `fields=[one field]`.
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Literal
 
@@ -41,9 +40,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from cancerllm.config import Config
+from cancerllm.data.sections import reorder_sections
 from cancerllm.errors import ConfigError, InputError
 from cancerllm.tasks.prompts import IGNORE_INDEX
-from cancerllm.tasks.staging.schema import FIELDS, FINE
+from cancerllm.schema.staging import FIELDS, FINE
 
 HEADS_CONFIG = "heads_config.json"
 HEADS_WEIGHTS = "heads.safetensors"
@@ -89,61 +89,6 @@ class HeadsConfig(Config):
 
 
 # ---------------------------------------------------------------- long reports
-
-# Section headers, most informative first. A report is split only at a line that starts
-# with one of these phrases written as a header (upper or Title Case, then a colon or the
-# end of the line), so synoptic items ("Procedure: lumpectomy") never split a synoptic
-# block and a sentence starting with "History of ..." is not a header.
-SECTION_PRIORITY: list[tuple[int, str]] = [
-    (0, r"synoptic|cap\s+(?:summary|protocol|checklist)|(?:cancer|tumou?r)\s+(?:case\s+)?summary"
-        r"|summary\s+of\s+findings|synopsis"),
-    (1, r"addend(?:um|a)|amend(?:ed|ment)|revised\s+report|corrected\s+report"),
-    (2, r"(?:final\s+)?(?:patholog(?:ic|ical|y)\s+)?diagnos[ie]s|final\s+patholog"),
-    (3, r"comments?"),
-    (4, r"gross|macroscopic|microscopic"),
-    (5, r"clinical\s+(?:history|information|data|indication)|history|prior\s+specimen"),
-]
-OTHER_PRIORITY = 4
-_HEADER_LINE = re.compile(
-    r"^[ \t]*(?:[A-Z0-9]{1,3}[.)][ \t]+)?(?P<head>[A-Za-z][A-Za-z0-9 /&()'-]{1,60}?)[ \t]*"
-    r"(?:(?P<colon>:)[ \t]*(?P<rest>.*)|$)")
-_MINOR_WORDS = {"of", "and", "the", "for", "to", "on", "in"}
-_PRIORITY_RES = [(p, re.compile(rf"(?:{rx})\b", re.I)) for p, rx in SECTION_PRIORITY]
-
-
-def _section_priority(line: str) -> int | None:
-    m = _HEADER_LINE.match(line)
-    if not m:
-        return None
-    head = m["head"]
-    words = [w for w in re.split(r"[ /&()'-]+", head) if w]
-    title = all(w[0].isupper() or w.lower() in _MINOR_WORDS for w in words)
-    if not (head.isupper() or (title and (m["colon"] or m["rest"] is None))):
-        return None
-    for priority, rx in _PRIORITY_RES:
-        if rx.match(head):
-            return priority
-    return None
-
-
-def reorder_sections(text: str) -> str:
-    """Move synoptic, addendum and diagnosis sections to the front (stable otherwise).
-
-    Text before the first recognised header keeps its place among ordinary sections;
-    clinical history goes last. A report without recognised headers is returned as is.
-    Why: with windows and a window cap, what the model reads first must be what decides
-    the labels; addenda supersede and history is a distractor (docs/staging-schema.md 2.8).
-    """
-    blocks: list[tuple[int, list[str]]] = [(OTHER_PRIORITY, [])]
-    for line in text.split("\n"):
-        priority = _section_priority(line)
-        if priority is not None:
-            blocks.append((priority, []))
-        blocks[-1][1].append(line)
-    if len(blocks) == 1:
-        return text
-    ordered = sorted((b for b in blocks if b[1]), key=lambda b: b[0])  # sorted() is stable
-    return "\n".join("\n".join(lines) for _, lines in ordered)
 
 
 def encode_reports(tokenizer, texts: list[str], max_length: int, overlap: int, max_chunks: int,

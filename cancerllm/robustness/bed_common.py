@@ -101,20 +101,3 @@ def final_weights(train_dir: Path, base_model: str | os.PathLike) -> tuple[str, 
     raise ConfigError(f"{train_dir} holds no finished adapter/ or model/")
 
 
-def write_task_copy(tasks_dir: str | os.PathLike, out: Path, task: str, train: list[dict]) -> Path:
-    """OUT/<task>/ with `train` as train.jsonl and the other splits copied byte for byte
-    (checked by hash), so only the training data of a testbed run differs."""
-    import hashlib
-    import shutil
-
-    from cancerllm.io import atomic_write_jsonl
-    src, dst = Path(tasks_dir) / task, out / task
-    atomic_write_jsonl(dst / "train.jsonl", train)
-    for split in ("validation", "test"):
-        if not (src / f"{split}.jsonl").is_file():
-            continue
-        shutil.copyfile(src / f"{split}.jsonl", dst / f"{split}.jsonl")
-        digest = [hashlib.sha256(p.read_bytes()).hexdigest() for p in (src / f"{split}.jsonl", dst / f"{split}.jsonl")]
-        if digest[0] != digest[1]:
-            raise AssertionError(f"copy of the clean {split} split differs from {src / split}.jsonl")
-    return out

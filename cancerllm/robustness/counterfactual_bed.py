@@ -22,7 +22,6 @@ the recipe's `seed` (override with `seed=N`), the same at every rate.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -36,14 +35,10 @@ from cancerllm.io import atomic_write_json, atomic_write_jsonl
 from cancerllm.robustness.bed_common import (begin_testbed, evaluate_records, final_weights, parse_rates,
                                              rate_name)
 from cancerllm.robustness.counterfactual import corrupt_phenotype
+from cancerllm.tasks.store import write_task_copy
 
 TASK = "phenotype"
 PAPER_RATES = (0.2, 0.4, 0.6, 0.8)
-CLEAN_SPLITS = ("validation", "test")
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def training_subset(records: list[dict], cap: int | None, seed: int, sampling=None) -> list[dict]:
@@ -54,21 +49,8 @@ def training_subset(records: list[dict], cap: int | None, seed: int, sampling=No
     return [r for r in records if id(r) in picked]
 
 
-def write_corrupted_tasks(tasks_dir: str | os.PathLike, out: Path, train: list[dict]) -> Path:
-    """OUT/phenotype/ with `train` as train.jsonl and the clean splits copied byte for byte."""
-    src, dst = Path(tasks_dir) / TASK, out / TASK
-    atomic_write_jsonl(dst / "train.jsonl", train)
-    for split in CLEAN_SPLITS:
-        if not (src / f"{split}.jsonl").is_file():
-            continue
-        shutil.copyfile(src / f"{split}.jsonl", dst / f"{split}.jsonl")
-        if sha256(src / f"{split}.jsonl") != sha256(dst / f"{split}.jsonl"):
-            raise AssertionError(f"copy of the clean {split} split differs from {src / split}.jsonl")
-    return out
-
-
 def _read(tasks_dir: str | os.PathLike, split: str) -> list[dict]:
-    from cancerllm.evaluate.generation import read_split
+    from cancerllm.tasks.store import read_split
     return read_split(tasks_dir, TASK, split)
 
 
@@ -112,7 +94,7 @@ def _run_rate(rate: float, model, tasks_dir, out: Path, train: list[dict], test:
           "training records", flush=True)
     corrupted, log = corrupt_phenotype(train, rate, config["seed"])
     atomic_write_jsonl(folder / "corruption_log.jsonl", log)
-    write_corrupted_tasks(tasks_dir, folder / "tasks", corrupted)
+    write_task_copy(tasks_dir, folder / "tasks", TASK, corrupted)
     train_dir = folder / "train"
     if (train_dir / "train_metrics.json").is_file():  # written last by a finished training run
         metrics = json.loads((train_dir / "train_metrics.json").read_text(encoding="utf-8"))

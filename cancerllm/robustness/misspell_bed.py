@@ -45,7 +45,8 @@ from cancerllm.errors import InputError
 from cancerllm.io import atomic_write_json, atomic_write_jsonl, read_jsonl
 from cancerllm.robustness.bed_common import begin_testbed, evaluate_records, model_name, parse_rates, rate_name
 from cancerllm.robustness.misspell import BASES, TOKEN, misspell_records
-from cancerllm.robustness.normalize import SpellingNormalizer, load_abbreviations
+from cancerllm.robustness.spelling import SpellingNormalizer, load_abbreviations
+from cancerllm.tasks.store import split_path
 
 PAPER_RATES = (0.02, 0.04, 0.06, 0.08, 0.2, 0.4, 0.6, 0.8)
 WHERE = ("test", "train", "both")
@@ -73,7 +74,7 @@ def vocabulary_texts(source: str | os.PathLike | None, tasks_dir: str | os.PathL
     .jsonl file: its records. Any other file: its lines.
     """
     if source is None:
-        paths = [Path(tasks_dir) / t / "train.jsonl" for t in tasks]
+        paths = [split_path(tasks_dir, t, "train") for t in tasks]
     else:
         source = Path(source)
         if source.is_dir():
@@ -151,9 +152,10 @@ def run_misspell(model: str | os.PathLike, tasks_dir: str | os.PathLike, out: st
     Writes OUT/config.yaml, run.json, <task>/rate-R/..., results.json, tables.md,
     table_<task>.csv, table_summary.csv and average_f1.png (`report.write_misspell_report`).
     """
-    from cancerllm.evaluate.generation import draw_records, read_split
+    from cancerllm.evaluate.generation import draw_records
     from cancerllm.robustness.report import write_misspell_report
     from cancerllm.tasks.registry import expand_tasks
+    from cancerllm.tasks.store import read_split
     from cancerllm.errors import ConfigError
     tasks = expand_tasks(tasks)
     rates = parse_rates(rates)
@@ -253,9 +255,9 @@ def _run_rate(task: str, rate: float, records: list[dict], norm: _LazyNormalizer
 
 def _train_misspelled(task: str, rate: float, folder: Path, config: dict, cfg) -> tuple[tuple, dict]:
     """Fine-tune on the task's training inputs with `rate` misspelled: ((model, adapter), report)."""
-    from cancerllm.evaluate.generation import read_split
-    from cancerllm.robustness.bed_common import final_weights, write_task_copy
+    from cancerllm.robustness.bed_common import final_weights
     from cancerllm.robustness.counterfactual_bed import training_subset
+    from cancerllm.tasks.store import read_split, write_task_copy
     from cancerllm.train.common import last_checkpoint
     from cancerllm.train.finetune import finetune
     train = training_subset(read_split(config["tasks_dir"], task, "train"), cfg.max_train_samples, config["seed"])

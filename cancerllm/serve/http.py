@@ -140,9 +140,9 @@ class StageResponse(BaseModel):
 
 
 def safe_id(value) -> str:
-    """A client's id as it may appear in a log line (`readers.log_safe`: printable ASCII,
+    """A client's id as it may appear in a log line (`records.log_safe`: printable ASCII,
     escaped otherwise, at most 80 characters), so an id cannot forge or colour log lines."""
-    from cancerllm.data.readers import log_safe
+    from cancerllm.data.records import log_safe
     return log_safe(value)
 
 

@@ -56,7 +56,7 @@ def _records(path: Path, text_field: str, max_chars: int) -> Iterator[tuple[int,
     """(line, id or None, text or None, error or None) for each non-blank line.
 
     A torn last line (no newline, not JSON) comes with the error `INCOMPLETE`."""
-    from cancerllm.data.readers import fix_surrogates
+    from cancerllm.data.records import fix_surrogates
     with open(path, encoding="utf-8-sig", errors="replace", newline="\n") as fh:
         for line_no, raw in enumerate(fh, start=1):
             if not raw.strip():

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cancerllm.errors import InputError
-from cancerllm.tasks.staging.schema import to_coarse
+from cancerllm.schema.staging import to_coarse
 
 def evidence(text: str, rows: list[dict]) -> list[dict]:
     """`rows` ({field: {"label", "probs"}}) with each field's rule-extractor evidence added."""

@@ -18,10 +18,11 @@ from collections import Counter
 from pathlib import Path
 
 from cancerllm.data.partition import SPLITS, assign_split
-from cancerllm.data.readers import ReadReport
+from cancerllm.data.records import ReadReport
 from cancerllm.errors import ConfigError, InputError
 from cancerllm.io import AtomicJsonlFiles, atomic_write_json, make_private
 from cancerllm.tasks.registry import expand_tasks, get_task
+from cancerllm.tasks.store import split_path, task_dir
 
 MAX_LISTED_SKIPS = 1000  # per task in summary.json; the count is always complete
 
@@ -35,31 +36,31 @@ def build_task(corpus_dir: str | os.PathLike | None, out_dir: str | os.PathLike,
     """
     spec = get_task(task)
     opts = {k: v for k, v in (options or {}).items() if k in spec.options}
-    tdir = Path(out_dir) / spec.name
+    tdir = task_dir(out_dir, spec.name)
     tdir.mkdir(parents=True, exist_ok=True)
     counts: Counter = Counter()
     reports: list[ReadReport] = []
     # Private (0600) temp files, renamed when complete, deleted on any failure (io.AtomicJsonlFiles).
-    with AtomicJsonlFiles({s: tdir / f"{s}.jsonl" for s in SPLITS}) as handles:
+    with AtomicJsonlFiles({s: split_path(out_dir, spec.name, s) for s in SPLITS}) as handles:
         for rec in spec.build(None if corpus_dir is None else str(corpus_dir), reports, **opts):
             split = assign_split(str(rec.get("patient_id", rec["id"])), seed)
             rec["split"] = split
             handles[split].write(json.dumps(rec, ensure_ascii=False) + "\n")
             counts[split] += 1
     if save_hf and sum(counts.values()):
-        _save_hf(tdir)
+        _save_hf(out_dir, spec.name)
         make_private(tdir)  # the Arrow copies (hf/ and the datasets cache) hold note text too
     return {s: counts[s] for s in SPLITS}, reports
 
 
-def _save_hf(tdir: Path) -> None:
+def _save_hf(out_dir: str | os.PathLike, task: str) -> None:
     from datasets import DatasetDict, load_dataset
-    files = {s: str(tdir / f"{s}.jsonl") for s in SPLITS if (tdir / f"{s}.jsonl").stat().st_size}
+    files = {s: str(split_path(out_dir, task, s)) for s in SPLITS if split_path(out_dir, task, s).stat().st_size}
     # The datasets cache holds full copies of the notes: keep it out of the output folder
     # (a shared or cleaned-up run must not hide note copies) and delete it when done.
     with tempfile.TemporaryDirectory(prefix="cancerllm-datasets-") as cache:
         ds = load_dataset("json", data_files=files, cache_dir=cache)
-        DatasetDict(ds).save_to_disk(str(tdir / "hf"))
+        DatasetDict(ds).save_to_disk(str(task_dir(out_dir, task) / "hf"))
 
 
 def build_tasks(corpus_dir: str | os.PathLike | None, out_dir: str | os.PathLike, tasks: str = "all",

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from cancerllm.data.readers import Document, ReadReport, iter_documents
+from cancerllm.data.readers import iter_documents
+from cancerllm.data.records import Document, ReadReport
 from cancerllm.data.sections import render_sections
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from cancerllm.data.readers import ReadReport
+from cancerllm.data.records import ReadReport
 from cancerllm.errors import ConfigError
 from cancerllm.tasks.registry import TaskSpec, register
 

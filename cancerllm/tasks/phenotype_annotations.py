@@ -1,7 +1,7 @@
 """A hospital's annotated notes as phenotype sentences: span JSON, BIO/CoNLL or BRAT in.
 
 `cancerllm data tasks --annotations PATH [--label-map labels.yaml]` reads the notes with
-`data.annotations`, maps their labels onto the 8 entity types (`data.label_map`:
+`data.annotations`, maps their labels onto the 8 entity types (`tasks.label_map`:
 unmapped labels are an error naming them, unless `--ignore-labels`), splits each note
 into sentences with offsets (`data.sentences`), and hands the sentences to the
 phenotype task exactly as a corpus folder's phenotypes.jsonl would.
@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cancerllm.data.readers import FileStats, ReadReport
+from cancerllm.data.records import FileStats, ReadReport
 from cancerllm.errors import ConfigError, InputError
 
 FORMATS = ("auto", "spans", "bio", "brat")
@@ -81,7 +81,7 @@ def annotation_sentences(path: str | os.PathLike, reports: list[ReadReport], fmt
                          label_map: str | os.PathLike | None = None, ignore_labels: bool = False,
                          patient_map: str | os.PathLike | None = None) -> Iterator[dict]:
     """Phenotype sentence records of the annotated notes at `path` (see the module doc)."""
-    from cancerllm.data.label_map import load_label_map, map_labels
+    from cancerllm.tasks.label_map import load_label_map, map_labels
     from cancerllm.data.sentences import annotated_sentences
     mapping = load_label_map(label_map)
     patients = load_patient_map(patient_map)

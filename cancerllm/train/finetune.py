@@ -35,6 +35,7 @@ from cancerllm.config import Config
 from cancerllm.errors import InputError
 from cancerllm.io import read_jsonl
 from cancerllm.tasks.prompts import PromptFormat, Template
+from cancerllm.tasks.store import has_split, split_path
 from cancerllm.tasks.truncation import select_sections
 from cancerllm.train.common import (LoraSettings, PaddingCollator, TrainConfig, TrainerSettings, begin_run,
                                     load_for_training, run_trainer)
@@ -100,7 +101,7 @@ def encode_example(tokenizer, instruction: str, context: str, response: str, max
 
 def read_task_records(tasks_dir: str | os.PathLike, task: str, split: str) -> list[dict] | None:
     """The split's records (only the prompt fields), or None when the file does not exist."""
-    path = Path(tasks_dir) / task / f"{split}.jsonl"
+    path = split_path(tasks_dir, task, split)
     if not path.is_file():
         return None
     records = []
@@ -178,7 +179,7 @@ def resolve_tasks(tasks_dir: str | os.PathLike, task: str) -> list[str]:
         raise InputError(f"task folder {str(tasks_dir)!r} does not exist "
                          "(make one with `cancerllm data tasks`)")
     names = expand_tasks(task)
-    present = [t for t in names if (Path(tasks_dir) / t / "train.jsonl").is_file()]
+    present = [t for t in names if has_split(tasks_dir, t, "train")]
     if task != "all" and present != names:
         missing = sorted(set(names) - set(present))
         raise InputError(f"no train.jsonl for task(s) {', '.join(missing)} in {tasks_dir}")

@@ -21,8 +21,6 @@ one-adapter-one-head design, the baseline the multi-task model is compared with)
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 import os
 import time
@@ -34,15 +32,11 @@ from pydantic import Field, ValidationError, field_validator
 from transformers import Trainer
 
 from cancerllm.config import Config
-from cancerllm.errors import ConfigError, InputError, RecordError
+from cancerllm.data.pathology import load_splits
+from cancerllm.errors import ConfigError, InputError
 from cancerllm.models.heads import IGNORE_INDEX, HeadsConfig
-from cancerllm.tasks.staging.schema import FINE
+from cancerllm.schema.staging import FINE
 from cancerllm.train.common import TrainerSettings
-
-log = logging.getLogger(__name__)
-
-SPLIT_ALIASES = {"train": "train", "validation": "validation", "val": "validation", "valid": "validation",
-                 "dev": "validation", "test": "test"}
 
 
 class LossSettings(Config):
@@ -84,78 +78,6 @@ class HeadsTrainConfig(Config):
 
 
 # ---------------------------------------------------------------- data
-
-
-def read_records(path: str | os.PathLike, split: str | None = None) -> list[dict]:
-    """Valid pathology records of one JSONL file; a bad line is logged (no text) and skipped."""
-    path = Path(path)
-    records, bad = [], 0
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = _check_record(json.loads(line), str(path), line_no)
-            except ValueError:
-                log.warning("%s", RecordError(str(path), line_no, "not valid JSON"))
-                bad += 1
-                continue
-            except RecordError as err:
-                log.warning("%s", err)
-                bad += 1
-                continue
-            if split is not None:
-                rec["split"] = split
-            records.append(rec)
-    if not records:
-        raise InputError(f"{path}: no valid pathology records ({bad} rejected)")
-    return records
-
-
-def _check_record(rec, source: str, line: int) -> dict:
-    if not isinstance(rec, dict):
-        raise RecordError(source, line, "not a JSON object")
-    rid = str(rec.get("id")) if rec.get("id") is not None else None
-    if not isinstance(rec.get("text"), str):
-        raise RecordError(source, line, "no 'text' string", rid)
-    labels = rec.get("labels") or {}
-    if not isinstance(labels, dict):
-        raise RecordError(source, line, "'labels' is not an object", rid)
-    for field, value in labels.items():
-        if field in FINE and value is not None and value not in FINE[field]:
-            raise RecordError(source, line, f"labels.{field}: {value!r} is not one of {FINE[field]}", rid)
-    return rec
-
-
-def load_splits(data: str | os.PathLike, split_seed: int = 0) -> dict[str, list[dict]]:
-    """{train, validation, test: records}. Shared by training and evaluation.
-
-    `data` is a JSONL file, a corpus folder holding pathology.jsonl, or a folder with
-    train.jsonl (+ validation.jsonl, test.jsonl). Records without a `split` field get
-    `cancerllm.data.partition.assign_split(patient_id, split_seed)`: 80/10/10 by patient,
-    the same assignment every task uses, so no patient is on both sides.
-    """
-    from cancerllm.data.partition import assign_split
-    path = Path(data)
-    if path.is_dir() and (path / "train.jsonl").is_file():
-        records = [r for s in ("train", "validation", "test") if (path / f"{s}.jsonl").is_file()
-                   for r in read_records(path / f"{s}.jsonl", split=s)]
-    elif path.is_dir() and (path / "pathology.jsonl").is_file():
-        records = read_records(path / "pathology.jsonl")
-    elif path.is_file():
-        records = read_records(path)
-    else:
-        raise InputError(f"{data}: expected pathology.jsonl, a corpus folder holding it, or a folder "
-                         "with train.jsonl / validation.jsonl / test.jsonl")
-    splits: dict[str, list[dict]] = {"train": [], "validation": [], "test": []}
-    for rec in records:
-        given = rec.get("split")
-        if given is not None and str(given).lower() not in SPLIT_ALIASES:
-            raise InputError(f"{data}: record {rec.get('id')!r} has unknown split {given!r}")
-        split = (SPLIT_ALIASES[str(given).lower()] if given is not None
-                 else assign_split(str(rec.get("patient_id") or rec.get("id")), split_seed))
-        splits[split].append(rec)
-    return splits
 
 
 def label_ids(rec: dict, fields: list[str]) -> list[int]:

@@ -32,7 +32,7 @@ import numpy as np
 from cancerllm.config import Config
 from cancerllm.errors import ConfigError, InputError
 from cancerllm.io import atomic_write_json
-from cancerllm.tasks.staging.schema import COARSE, FINE, to_coarse
+from cancerllm.schema.staging import COARSE, FINE, to_coarse
 
 WEIGHTS = "cached_heads.safetensors"
 CONFIG = "cached_heads.json"

@@ -79,7 +79,7 @@ def staging_fields(record: dict) -> dict[str, dict]:
     """{field: {"label", "probs"?, "start"?, "end"?, "rule"?, "gold"?}} from any of the shapes
     the toolkit writes: rule-based (`labels` + `evidence`), predictor rows ({field: {label,
     probs}}), or `eval heads` predictions (`gold` + `pred`)."""
-    from cancerllm.tasks.staging.schema import FIELDS
+    from cancerllm.schema.staging import FIELDS
     out: dict[str, dict] = {}
     evidence = record.get("evidence") or {}
     labels = record.get("labels") if isinstance(record.get("labels"), dict) else {}

@@ -49,7 +49,7 @@ def read_records(path: Path) -> list[dict]:
 
 def kind_of(record: dict) -> str | None:
     """'extraction', 'staging', 'generation' or None for a record of an unknown shape."""
-    from cancerllm.tasks.staging.schema import FIELDS
+    from cancerllm.schema.staging import FIELDS
     if isinstance(record.get("phenotypes"), dict):
         return "extraction"
     if "evidence" in record or ("gold" in record and "pred" in record):

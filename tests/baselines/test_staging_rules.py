@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from cancerllm.baselines.staging_rules import extract_staging, predict_staging
-from cancerllm.tasks.staging.schema import FIELDS, FINE, NR
+from cancerllm.schema.staging import FIELDS, FINE, NR
 
 TCGA_DIR = Path(__file__).parents[2] / "../shared/data/tcga_reports_kefeli_t14"
 
@@ -149,7 +149,7 @@ def test_beats_chance_and_majority_on_tcga_test_split_for_coarse_t():
     from sklearn.metrics import f1_score
 
     from cancerllm.data.tcga import load_tcga_reports, split_records
-    from cancerllm.tasks.staging.schema import to_coarse
+    from cancerllm.schema.staging import to_coarse
 
     test = split_records(load_tcga_reports(TCGA_DIR).records)["test"]
     gold = [to_coarse("pT", r["labels"]["pT"]) for r in test]

@@ -9,7 +9,7 @@ import torch
 
 from cancerllm.baselines.zero_shot import ZeroShotStaging, field_question, parse_label
 from cancerllm.tasks.prompts import format_prompt
-from cancerllm.tasks.staging.schema import FIELDS, FINE, NR
+from cancerllm.schema.staging import FIELDS, FINE, NR
 
 REPORTS = ["FINAL DIAGNOSIS:\nInvasive ductal carcinoma, grade 3. pT1c pN0. ER positive, HER2 negative.",
            "Benign breast tissue."]

@@ -13,7 +13,7 @@ import pytest
 
 from cancerllm.data.section_names import SECTIONS
 from cancerllm.data.synth import generate
-from cancerllm.tasks.staging.schema import FIELDS, FINE
+from cancerllm.schema.staging import FIELDS, FINE
 
 FILES = ["patients", "notes", "pathology", "phenotypes"]
 DIFFICULTIES = {"synoptic", "narrative", "ypT", "multiple_specimens", "addendum_amends", "words_only", "ocr_noise"}

@@ -8,7 +8,7 @@ import pytest
 from cancerllm.data.tcga import (
     SPLIT_PATH, load_tcga_reports, load_tcga_split, make_tcga_split, split_json, split_records, write_tcga_jsonl,
 )
-from cancerllm.tasks.staging.schema import FIELDS, NR, to_coarse, validate_labels
+from cancerllm.schema.staging import FIELDS, NR, to_coarse, validate_labels
 
 TCGA_DIR = Path(__file__).parents[2] / "../shared/data/tcga_reports_kefeli_t14"
 pytestmark = pytest.mark.skipif(not TCGA_DIR.is_dir(),

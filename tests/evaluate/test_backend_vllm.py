@@ -19,6 +19,7 @@ from cancerllm.evaluate import generation
 from cancerllm.evaluate.backends import vllm as backend
 from cancerllm.evaluate.generation import generate_predictions, resolve_backend
 from cancerllm.io import read_jsonl
+from cancerllm.tasks.store import read_split
 
 
 def test_without_vllm_the_backend_is_a_clear_error():
@@ -95,7 +96,7 @@ def fake_vllm(monkeypatch, lively_model_dir):
 
 
 def test_greedy_parameters_and_answers_identical_to_hf(fake_vllm, lively_model_dir, tasks_dir, tmp_path):
-    records = generation.read_split(tasks_dir, "phenotype", "test")
+    records = read_split(tasks_dir, "phenotype", "test")
     hf = generate_predictions(lively_model_dir, "phenotype", records, tmp_path / "hf.jsonl", backend="hf",
                               device="cpu", max_new_tokens=12, batch_size=4)
     vl = generate_predictions(lively_model_dir, "phenotype", records, tmp_path / "vllm.jsonl",
@@ -117,7 +118,7 @@ def test_an_adapter_goes_in_a_lora_request(fake_vllm, lively_model_dir, tasks_di
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(json.dumps({"r": 64, "base_model_name_or_path": "x"}))
     (adapter / "adapter_model.safetensors").write_bytes(b"")
-    records = generation.read_split(tasks_dir, "phenotype", "test")[:2]
+    records = read_split(tasks_dir, "phenotype", "test")[:2]
     generate_predictions(lively_model_dir, "phenotype", records, tmp_path / "p.jsonl", adapter_dir=adapter,
                          backend="vllm", max_new_tokens=4)
     _, lora = fake_vllm.calls[0]

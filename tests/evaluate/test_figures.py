@@ -12,7 +12,7 @@ import pytest
 from cancerllm.errors import InputError
 from cancerllm.evaluate import figures
 from cancerllm.evaluate.staging_report import score_systems, write_staging_report
-from cancerllm.tasks.staging.schema import FIELDS, FINE
+from cancerllm.schema.staging import FIELDS, FINE
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

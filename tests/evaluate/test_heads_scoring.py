@@ -6,7 +6,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from cancerllm.evaluate.heads import score_predictions
-from cancerllm.tasks.staging.schema import to_coarse
+from cancerllm.schema.staging import to_coarse
 
 
 def test_macro_f1_equals_sklearn_on_coarse_fine_and_reported():

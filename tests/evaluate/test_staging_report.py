@@ -10,7 +10,7 @@ from sklearn.metrics import f1_score
 from cancerllm.evaluate.staging_report import (
     bootstrap_macro_f1, difficulty_shares, eval_staging_rules, score_systems, write_staging_report,
 )
-from cancerllm.tasks.staging.schema import HEADLINE_FIELDS, NR
+from cancerllm.schema.staging import HEADLINE_FIELDS, NR
 
 GOLD = [
     {"pT": "T1c", "pN": "N0", "M": NR, "grade": "2", "ER": "positive", "PR": "positive", "HER2": "negative"},
@@ -41,7 +41,7 @@ def result():
 
 
 def test_macro_f1_equals_sklearn_on_a_hand_example(result):
-    from cancerllm.tasks.staging.schema import to_coarse
+    from cancerllm.schema.staging import to_coarse
     for f in ("pT", "pN", "HER2"):
         g = [to_coarse(f, x[f]) for x in GOLD]
         p = [to_coarse(f, x[f]) for x in RULES]

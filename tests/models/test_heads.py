@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from cancerllm.data.sections import reorder_sections
 from cancerllm.models.heads import (HeadsCollator, HeadsConfig, MultiTaskHeads, encode_reports,
-                                    last_token_index, pool_chunks, pool_hidden, reorder_sections)
-from cancerllm.tasks.staging.schema import FIELDS, FINE
+                                    last_token_index, pool_chunks, pool_hidden)
+from cancerllm.schema.staging import FIELDS, FINE
 
 SMALL = dict(max_length=32, overlap=4, max_chunks=8, head_dropout=0.0,
              lora={"r": 4, "alpha": 8, "dropout": 0.0})

@@ -183,7 +183,7 @@ def test_serve_refuses_before_loading_anything(monkeypatch):
 def test_real_heads_model_loads_behind_the_interface(tiny_model_dir, tmp_path):
     from cancerllm.models.heads import HeadsConfig, MultiTaskHeads
     from cancerllm.serve.http import load_heads
-    from cancerllm.tasks.staging.schema import FIELDS
+    from cancerllm.schema.staging import FIELDS
     MultiTaskHeads.from_base(tiny_model_dir, HeadsConfig(max_length=64, overlap=8, max_chunks=2), device="cpu") \
         .save_pretrained(tmp_path / "heads")
     predict_reports = load_heads(tmp_path / "heads", device="cpu")

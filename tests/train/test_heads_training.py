@@ -9,8 +9,9 @@ import pytest
 from sklearn.metrics import f1_score
 
 from cancerllm.config import load_config
-from cancerllm.tasks.staging.schema import FINE, to_coarse
-from cancerllm.train.heads import (HeadsTrainConfig, class_weights, label_ids, load_splits,
+from cancerllm.data.pathology import load_splits
+from cancerllm.schema.staging import FINE, to_coarse
+from cancerllm.train.heads import (HeadsTrainConfig, class_weights, label_ids,
                                    train_heads)
 
 GRADES = {"1": "well differentiated, Nottingham grade 1", "2": "Nottingham grade 2 (3+2+2=7)",

@@ -57,7 +57,7 @@ def _clean_value(value: Any, deid: Deidentifier, key: str, names: tuple[str, ...
 
 def deidentify_record(doc, deid: Deidentifier, text_field: str = "text", id_field: str = "id",
                       patient_field: str | None = "patient_id") -> dict:
-    """The output record for one `readers.Document`."""
+    """The output record for one `records.Document`."""
     key = str(doc.patient_id if doc.patient_id not in (None, "") else doc.id)
     names = _name_fields(doc.metadata)
     res = deid.deidentify(doc.text, key, names)

@@ -1,7 +1,7 @@
 """Pathology values in the forms real reports use, each with the gold label it implies.
 
 Every function returns tagged fragments plus what the staging head should read from them
-(`cancerllm.tasks.staging.schema.FINE` classes). The forms are deliberately mixed: digits,
+(`cancerllm.schema.staging.FINE` classes). The forms are deliberately mixed: digits,
 roman numerals, number words, Nottingham sums "3+3+2=8", combined TNM strings with (m)
 and (sn), OCR confusions (pTlc, pNO), HER2 2+ with or without FISH.
 """
@@ -12,7 +12,7 @@ import random
 
 from cancerllm.data.synth.phrases import DIFF, ROMAN, WORDS
 from cancerllm.data.synth.text import Ent, Lit
-from cancerllm.tasks.staging.schema import FINE
+from cancerllm.schema.staging import FINE
 
 NUMBER_WORDS = {0: "zero", 1: "one", 5: "five", 10: "ten", 20: "twenty", 30: "thirty", 40: "forty", 50: "fifty",
                 60: "sixty", 70: "seventy", 80: "eighty", 85: "eighty-five", 90: "ninety", 95: "ninety-five",

@@ -19,7 +19,7 @@ from cancerllm.data.synth.course import Course
 from cancerllm.data.synth.path_sections import Report, write_body
 from cancerllm.data.synth.people import Person, age_frags, date_frag, doctor_frag, name_frag
 from cancerllm.data.synth.text import Doc, Phi, fill
-from cancerllm.tasks.staging.schema import FIELDS, NR, validate_labels
+from cancerllm.schema.staging import FIELDS, NR, validate_labels
 
 
 def _plan_values(r: Report) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cancerllm.robustness.misspell import TOKEN, misspell_records
-from cancerllm.robustness.normalize import Correction, SpellingNormalizer, load_abbreviations
+from cancerllm.robustness.spelling import Correction, SpellingNormalizer, load_abbreviations
 from tests.robustness import clinical_sentences
 
 SHARED_ABBREVIATIONS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "clinical_abbreviation_sources"

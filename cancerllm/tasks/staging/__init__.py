@@ -1,1 +1,0 @@
-"""Report-level staging and biomarker labels (pT, pN, M, grade, ER, PR, HER2)."""
