@@ -36,7 +36,7 @@ def eval_staging(data: str | os.PathLike, out_dir: str | os.PathLike, systems: l
     from cancerllm.evaluate.staging_report import score_systems, write_staging_report
     from cancerllm.io import atomic_write_json, atomic_write_jsonl
     from cancerllm.runs import start_run
-    from cancerllm.train.heads import load_splits
+    from cancerllm.data.pathology import load_splits
 
     chosen = _system_args(systems)
     if not chosen:
