@@ -42,20 +42,12 @@ from torch.nn import functional as F
 
 from cancerllm.config import Config
 from cancerllm.errors import ConfigError, InputError
+from cancerllm.models.lora import LoraSettings
 from cancerllm.tasks.prompts import IGNORE_INDEX
 from cancerllm.tasks.staging.schema import FIELDS, FINE
 
 HEADS_CONFIG = "heads_config.json"
 HEADS_WEIGHTS = "heads.safetensors"
-
-
-class LoraSettings(Config):
-    """LoRA on the encoder; `all-linear` = every linear layer of the decoder blocks."""
-
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.05
-    target_modules: str | list[str] = "all-linear"
 
 
 class HeadsConfig(Config):
@@ -309,11 +301,10 @@ class MultiTaskHeads(nn.Module):
     def from_base(cls, base_model: str | os.PathLike, config: HeadsConfig | None = None,
                   device: str | None = None) -> "MultiTaskHeads":
         """A new model: frozen base + fresh LoRA adapter + randomly initialised heads."""
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
         config = config or HeadsConfig()
         base, tokenizer, base_dir = _load_base(base_model, config, device)
-        lora = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
-                          target_modules=config.lora.target_modules, task_type="FEATURE_EXTRACTION")
+        lora = config.lora.peft_config("FEATURE_EXTRACTION")
         return cls(get_peft_model(base, lora), tokenizer, config, str(base_dir))
 
     @classmethod
@@ -445,13 +436,11 @@ def _field_output(labels: list[str], probs: list[float]) -> dict:
 
 def _load_base(base_model: str | os.PathLike, config: HeadsConfig, device: str | None):
     """(frozen AutoModel on device, tokenizer, resolved dir). No model-specific branches."""
-    from transformers import AutoModel
-    from cancerllm.models.loading import load_tokenizer, pick_device, pick_dtype
+    from cancerllm.models.loading import load_base_model, load_tokenizer, pick_device
     from cancerllm.offline import local_model_dir
     base_dir = local_model_dir(base_model)
     device = pick_device(device)
-    model = AutoModel.from_pretrained(str(base_dir), dtype=pick_dtype(device, config.dtype),
-                                      local_files_only=True)
+    model = load_base_model(base_dir, "inference", config.dtype, device, encoder=True)
     model.requires_grad_(False)
     model.to(device)
     return model, load_tokenizer(base_dir), base_dir

@@ -30,17 +30,8 @@ from cancerllm.errors import ConfigError
 from cancerllm.io import atomic_write_json
 from cancerllm.runs import start_run
 
-from cancerllm.tasks.prompts import IGNORE_INDEX  # noqa: F401 - re-exported for the stages
-
-
-class LoraSettings(Config):
-    """peft `LoraConfig` fields; "all-linear" targets every linear layer except the LM head."""
-
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.05
-    target_modules: str | list[str] = "all-linear"
-    bias: Literal["none", "all", "lora_only"] = "none"
+from cancerllm.models.lora import LoraSettings
+from cancerllm.tasks.prompts import IGNORE_INDEX
 
 
 class TrainerSettings(Config):
@@ -107,22 +98,17 @@ def load_for_training(model_dir: str | os.PathLike, cfg: TrainConfig):
     The tokenizer pads on the right (training); generation code loads its own, left-padded.
     The LoRA initialisation draws from the seeded RNG, so a run is reproducible.
     """
-    from transformers import AutoModelForCausalLM, set_seed
+    from transformers import set_seed
 
-    from cancerllm.models.loading import load_tokenizer
+    from cancerllm.models.loading import load_base_model, load_tokenizer
     from cancerllm.offline import local_model_dir
 
     model_dir = local_model_dir(model_dir)
-    kwargs: dict = {"local_files_only": True}
-    if cfg.model_dtype == "fast":
-        from cancerllm.models.loading import pick_device, pick_dtype
-        kwargs["dtype"] = pick_dtype(pick_device(None), "fast")
-    else:
-        kwargs["dtype"] = "auto" if cfg.model_dtype == "auto" else getattr(torch, cfg.model_dtype)
+    kwargs: dict = {}
     if cfg.quantization == "4bit":
         kwargs["quantization_config"] = _bnb_4bit_config(cfg)
     set_seed(cfg.seed)
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), **kwargs)
+    model = load_base_model(model_dir, "training", cfg.model_dtype, **kwargs)
     # No KV cache in training: useless there, clashes with checkpointing, and with a cache
     # transformers ignores packed position_ids (the document mask of pre-training).
     model.config.use_cache = False
@@ -132,10 +118,8 @@ def load_for_training(model_dir: str | os.PathLike, cfg: TrainConfig):
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=cfg.train.gradient_checkpointing)
     if cfg.uses_lora:
-        from peft import LoraConfig, get_peft_model
-        lcfg = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                          target_modules=cfg.lora.target_modules, bias=cfg.lora.bias,
-                          task_type="CAUSAL_LM")
+        from peft import get_peft_model
+        lcfg = cfg.lora.peft_config("CAUSAL_LM")
         with warnings.catch_warnings():  # peft still asks for the deprecated name; not ours to fix
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
             model = get_peft_model(model, lcfg)

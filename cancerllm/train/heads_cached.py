@@ -62,9 +62,8 @@ class CachedHeadsConfig(Config):
 
 def load_truncated_encoder(base_dir: str | os.PathLike, layers: int, dtype: str):
     """The frozen base with only its first `layers` decoder layers (the rest never run)."""
-    import torch
-    from transformers import AutoModel
-    model = AutoModel.from_pretrained(str(base_dir), dtype=getattr(torch, dtype), local_files_only=True)
+    from cancerllm.models.loading import load_base_model
+    model = load_base_model(base_dir, "training", dtype, encoder=True)
     stack = getattr(model, "layers", None)
     if stack is None:
         raise ConfigError(f"{base_dir}: no `layers` stack to truncate ({type(model).__name__})")
