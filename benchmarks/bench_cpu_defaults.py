@@ -58,7 +58,7 @@ if spec["kind"] == "train":
     dt = time.perf_counter() - t0
     out = {"tokens_per_s": spec["steps"] * x.numel() / dt, "first_loss": losses[0], "last_loss": losses[-1]}
 else:
-    from cancerllm.evaluate.generation import encode_prompts, iter_generate
+    from cancerllm.models.generation import encode_prompts, iter_generate
     from cancerllm.tasks.registry import get_task
     model, tok = load_causal_lm(model_dir, device="cpu", dtype=spec["dtype"])
     records = [json.loads(l) for l in open(spec["records"])]

@@ -73,7 +73,7 @@ def _limit_for(limit: int | dict | None, task: str) -> int | None:
 
 def _split(tasks_dir, task: str, split: str, limit, sample: str = "first", seed: int = 0) -> list[dict]:
     """The split's first N records, or N drawn with `seed` (`generation.draw_records`)."""
-    from cancerllm.evaluate.generation import draw_records, read_split
+    from cancerllm.evaluate.predictions import draw_records, read_split
     return draw_records(read_split(tasks_dir, task, split), _limit_for(limit, task), seed, task, sample)
 
 
@@ -81,7 +81,7 @@ def run_baseline(name: str, task: str, tasks_dir: str | os.PathLike, records: li
                  mode: str = "reference") -> dict:
     """Fit baseline `name` on TASKS/<task>/train.jsonl and score it on `records`."""
     from cancerllm.baselines.registry import fit_baseline
-    from cancerllm.evaluate.generation import read_split
+    from cancerllm.evaluate.predictions import read_split
     t0 = time.perf_counter()
     predict = fit_baseline(name, task, read_split(tasks_dir, task, "train"))
     preds = predict(records)
@@ -113,7 +113,7 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
     (evaluate/progress.py). Returns {system: {task: entry}} (see compare_report).
     """
     from cancerllm.baselines.registry import get_baseline
-    from cancerllm.evaluate.generation import generate_predictions
+    from cancerllm.evaluate.predictions import generate_predictions
     from cancerllm.evaluate.progress import already_done, generation_progress
     from cancerllm.evaluate.scoring import check_mode
     from cancerllm.tasks.registry import expand_tasks

@@ -68,7 +68,7 @@ def write_corrupted_tasks(tasks_dir: str | os.PathLike, out: Path, train: list[d
 
 
 def _read(tasks_dir: str | os.PathLike, split: str) -> list[dict]:
-    from cancerllm.evaluate.generation import read_split
+    from cancerllm.evaluate.predictions import read_split
     return read_split(tasks_dir, TASK, split)
 
 
@@ -92,7 +92,7 @@ def run_counterfactual(model: str | os.PathLike, tasks_dir: str | os.PathLike, o
               "batch_size": batch_size, "max_new_tokens": max_new_tokens, "mode": mode, "rates": rates}
     out = begin_testbed(out, config, seed, stage="robust.counterfactual")
     train = training_subset(_read(tasks_dir, "train"), cfg.limit("train", TASK), seed, cfg.sampling.get(TASK))
-    from cancerllm.evaluate.generation import draw_records
+    from cancerllm.evaluate.predictions import draw_records
     test = draw_records(_read(tasks_dir, "test"), limit_test, seed, TASK)
     if not test:
         raise InputError(f"no phenotype test records in {tasks_dir}")

@@ -151,7 +151,7 @@ def run_misspell(model: str | os.PathLike, tasks_dir: str | os.PathLike, out: st
     Writes OUT/config.yaml, run.json, <task>/rate-R/..., results.json, tables.md,
     table_<task>.csv, table_summary.csv and average_f1.png (`report.write_misspell_report`).
     """
-    from cancerllm.evaluate.generation import draw_records, read_split
+    from cancerllm.evaluate.predictions import draw_records, read_split
     from cancerllm.robustness.report import write_misspell_report
     from cancerllm.tasks.registry import expand_tasks
     from cancerllm.errors import ConfigError
@@ -253,7 +253,7 @@ def _run_rate(task: str, rate: float, records: list[dict], norm: _LazyNormalizer
 
 def _train_misspelled(task: str, rate: float, folder: Path, config: dict, cfg) -> tuple[tuple, dict]:
     """Fine-tune on the task's training inputs with `rate` misspelled: ((model, adapter), report)."""
-    from cancerllm.evaluate.generation import read_split
+    from cancerllm.evaluate.predictions import read_split
     from cancerllm.robustness.bed_common import final_weights, write_task_copy
     from cancerllm.robustness.counterfactual_bed import training_subset
     from cancerllm.train.common import last_checkpoint

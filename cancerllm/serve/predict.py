@@ -137,7 +137,7 @@ def predict(task: str, model: str | os.PathLike, input: str | os.PathLike, outpu
     """
     from tqdm import tqdm
 
-    from cancerllm.evaluate.generation import model_label
+    from cancerllm.models.generation import model_label
     from cancerllm.io import JsonlAppender
     from cancerllm.offline import local_model_dir
     from cancerllm.serve.engine import COMMAND_TASK

@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from cancerllm.errors import ConfigError
-from cancerllm.evaluate import generation
+from cancerllm.evaluate import predictions
 from cancerllm.evaluate.backends import vllm as backend
-from cancerllm.evaluate.generation import generate_predictions, resolve_backend
+from cancerllm.evaluate.predictions import generate_predictions, resolve_backend
 from cancerllm.io import read_jsonl
 
 
@@ -89,13 +89,13 @@ def fake_vllm(monkeypatch, lively_model_dir):
     fake = FakeVllm(lively_model_dir)
     for name, mod in fake.modules.items():
         monkeypatch.setitem(sys.modules, name, mod)
-    monkeypatch.setattr(generation, "_cuda_available", lambda: True)
+    monkeypatch.setattr(predictions, "_cuda_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (6 * 2**30, 8 * 2**30))
     return fake
 
 
 def test_greedy_parameters_and_answers_identical_to_hf(fake_vllm, lively_model_dir, tasks_dir, tmp_path):
-    records = generation.read_split(tasks_dir, "phenotype", "test")
+    records = predictions.read_split(tasks_dir, "phenotype", "test")
     hf = generate_predictions(lively_model_dir, "phenotype", records, tmp_path / "hf.jsonl", backend="hf",
                               device="cpu", max_new_tokens=12, batch_size=4)
     vl = generate_predictions(lively_model_dir, "phenotype", records, tmp_path / "vllm.jsonl",
@@ -117,7 +117,7 @@ def test_an_adapter_goes_in_a_lora_request(fake_vllm, lively_model_dir, tasks_di
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(json.dumps({"r": 64, "base_model_name_or_path": "x"}))
     (adapter / "adapter_model.safetensors").write_bytes(b"")
-    records = generation.read_split(tasks_dir, "phenotype", "test")[:2]
+    records = predictions.read_split(tasks_dir, "phenotype", "test")[:2]
     generate_predictions(lively_model_dir, "phenotype", records, tmp_path / "p.jsonl", adapter_dir=adapter,
                          backend="vllm", max_new_tokens=4)
     _, lora = fake_vllm.calls[0]

@@ -174,7 +174,7 @@ def test_finetune_killed_then_resumed_equals_an_uninterrupted_run(tmp_path, tiny
 
 
 def test_generation_killed_then_rerun_has_every_prediction_once_and_the_same(tmp_path, lively_model_dir, tasks_dir):
-    from cancerllm.evaluate.generation import stats_path
+    from cancerllm.evaluate.predictions import stats_path
     args = lambda out: ["eval", "generate", "--model", lively_model_dir, "--task", "diagnosis",  # noqa: E731
                         "--tasks-dir", tasks_dir, "--split", "test", "--out", out, "--batch-size", "1",
                         "--max-new-tokens", "8", "--device", "cpu", "--backend", "hf"]
