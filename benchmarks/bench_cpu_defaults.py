@@ -37,7 +37,8 @@ spec = json.loads(sys.argv[1])
 import torch
 torch.set_num_threads(spec["threads"])
 from cancerllm.models.loading import load_causal_lm
-from cancerllm.train.common import TrainConfig, load_for_training
+from cancerllm.train.causal_lm import load_for_training
+from cancerllm.train.trainer import TrainConfig
 model_dir = spec["model"]
 out = {}
 if spec["kind"] == "train":

@@ -68,7 +68,7 @@ def stage_fn(name: str, work: Path, smoke: bool):
     ccfg = CorpusConfig(**{"seed": cfg.seed, **cfg.corpus})
     if name == "baseline":
         import datasets, peft, torch, transformers  # noqa: E401, F401
-        import cancerllm.data.corpus, cancerllm.train.common  # noqa: E401, F401
+        import cancerllm.data.corpus, cancerllm.train.trainer  # noqa: E401, F401
         return lambda: None
     if name == "synth":
         from cancerllm.data.synth import generate

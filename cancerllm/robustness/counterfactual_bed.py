@@ -102,7 +102,7 @@ def run_counterfactual(model: str | os.PathLike, tasks_dir: str | os.PathLike, o
 
 def _run_rate(rate: float, model, tasks_dir, out: Path, train: list[dict], test: list[dict], cfg,
               config: dict) -> dict:
-    from cancerllm.train.common import last_checkpoint
+    from cancerllm.train.trainer import last_checkpoint
     from cancerllm.train.finetune import finetune
     folder = out / "rates" / rate_name(rate)
     if (folder / "result.json").is_file():

@@ -256,7 +256,7 @@ def _train_misspelled(task: str, rate: float, folder: Path, config: dict, cfg) -
     from cancerllm.evaluate.predictions import read_split
     from cancerllm.robustness.bed_common import final_weights, write_task_copy
     from cancerllm.robustness.counterfactual_bed import training_subset
-    from cancerllm.train.common import last_checkpoint
+    from cancerllm.train.trainer import last_checkpoint
     from cancerllm.train.finetune import finetune
     train = training_subset(read_split(config["tasks_dir"], task, "train"), cfg.max_train_samples, config["seed"])
     noisy, report = misspell_records(train, rate, config["seed"] + 1, (FIELD,), basis=config["basis"])
