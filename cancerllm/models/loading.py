@@ -86,6 +86,19 @@ def load_base_model(model_dir: str | os.PathLike, purpose: str = "inference", dt
                                 local_files_only=True, **kwargs)
 
 
+def load_frozen_encoder(base_model: str | os.PathLike, dtype: str | None = "auto", device: str | None = None):
+    """(frozen `AutoModel` on device, tokenizer, resolved dir): the encoder of the staging heads.
+
+    Inference dtype policy (`resolve_dtype`); no model-specific branches.
+    """
+    base_dir = local_model_dir(base_model)
+    device = pick_device(device)
+    model = load_base_model(base_dir, "inference", dtype, device, encoder=True)
+    model.requires_grad_(False)
+    model.to(device)
+    return model, load_tokenizer(base_dir), base_dir
+
+
 def load_tokenizer(model_dir: str | os.PathLike, padding_side: str = "right"):
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(str(local_model_dir(model_dir)), local_files_only=True)

@@ -1,5 +1,9 @@
 """Train multi-task (or single-task) staging/biomarker heads with Hugging Face `Trainer`.
 
+One of three `heads.py`, one job each: this one is the training (recipe, records, the
+Trainer run through `cancerllm.train.trainer`, validation scores); the model itself is
+`cancerllm.models.heads`; scoring a trained one on a split is `cancerllm.evaluate.heads`.
+
 `cancerllm train heads --recipe heads-tiny --model DIR --data pathology.jsonl --output OUT`
 
 Reads pathology records (`text`, `labels` {field: fine class}; docs/design.md), splits
@@ -181,7 +185,7 @@ def class_weights(label_rows: list[list[int]], fields: list[str], how: str) -> d
 
 
 def _encode_batch(batch: dict, tokenizer, cfg: dict) -> dict:
-    from cancerllm.models.heads import encode_reports
+    from cancerllm.models.windows import encode_reports
     return {"input_ids": encode_reports(tokenizer, batch["text"], cfg["max_length"], cfg["overlap"],
                                         cfg["max_chunks"], cfg["reorder_sections"])}
 
@@ -235,7 +239,8 @@ def train_one(model_dir: str | os.PathLike, splits: dict[str, list[dict]], out_d
               cfg: HeadsTrainConfig, resume: bool = False) -> dict:
     """Train one heads model (fields = cfg.model.fields) into `out_dir`; returns its metrics."""
     from cancerllm.evaluate.heads import score_predictions
-    from cancerllm.models.heads import HeadsCollator, MultiTaskHeads
+    from cancerllm.models.heads import MultiTaskHeads
+    from cancerllm.models.windows import HeadsCollator
     from cancerllm.runs import write_metrics
     from cancerllm.train.trainer import begin_run, logged_value, train_session
 
