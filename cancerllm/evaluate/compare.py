@@ -72,7 +72,7 @@ def _limit_for(limit: int | dict | None, task: str) -> int | None:
 
 
 def _split(tasks_dir, task: str, split: str, limit, sample: str = "first", seed: int = 0) -> list[dict]:
-    """The split's first N records, or N drawn with `seed` (`generation.draw_records`)."""
+    """The split's first N records, or N drawn with `seed` (`predictions.draw_records`)."""
     from cancerllm.evaluate.predictions import draw_records, read_split
     return draw_records(read_split(tasks_dir, task, split), _limit_for(limit, task), seed, task, sample)
 
