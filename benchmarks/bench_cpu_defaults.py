@@ -37,7 +37,8 @@ spec = json.loads(sys.argv[1])
 import torch
 torch.set_num_threads(spec["threads"])
 from cancerllm.models.loading import load_causal_lm
-from cancerllm.train.common import TrainConfig, load_for_training
+from cancerllm.train.causal_lm import load_for_training
+from cancerllm.train.trainer import TrainConfig
 model_dir = spec["model"]
 out = {}
 if spec["kind"] == "train":
@@ -58,7 +59,7 @@ if spec["kind"] == "train":
     dt = time.perf_counter() - t0
     out = {"tokens_per_s": spec["steps"] * x.numel() / dt, "first_loss": losses[0], "last_loss": losses[-1]}
 else:
-    from cancerllm.evaluate.generation import encode_prompts, iter_generate
+    from cancerllm.models.generation import encode_prompts, iter_generate
     from cancerllm.tasks.registry import get_task
     model, tok = load_causal_lm(model_dir, device="cpu", dtype=spec["dtype"])
     records = [json.loads(l) for l in open(spec["records"])]

@@ -5,7 +5,7 @@ with a byte-level BPE tokenizer trained on synthetic notes. Prompts: phenotype-t
 prompts (a synthetic note sentence + one of the 8 questions, in THE prompt template), as
 `cancerllm extract` and `cancerllm eval generate` produce them, lengths as they come.
 
-- ours: `cancerllm.evaluate.generation.generate(..., batch_size=16)`: length-sorted
+- ours: `cancerllm.models.generation.generate(..., batch_size=16)`: length-sorted
   batches, left padding, KV cache, greedy;
 - one at a time: `model.generate` on each unpadded prompt (greedy, KV cache), the plain
   loop a script would write.
@@ -89,7 +89,7 @@ def _timed(fn):
 
 def compare(model, tok, prompts: list[str], n_new: int, batch_size: int) -> dict:
     """Time ours and the baseline (alternating, best of ROUNDS); outputs must be identical."""
-    from cancerllm.evaluate.generation import generate
+    from cancerllm.models.generation import generate
     runs = {"ours": lambda: generate(model, tok, prompts, n_new, batch_size=batch_size, min_new_tokens=n_new),
             "baseline": lambda: one_at_a_time(model, tok, prompts, n_new)}
     times: dict[str, list] = {"ours": [], "baseline": []}
@@ -110,7 +110,7 @@ def compare(model, tok, prompts: list[str], n_new: int, batch_size: int) -> dict
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from cancerllm.evaluate.generation import generate
+    from cancerllm.models.generation import generate
     smoke = smoke_requested()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--prompts", type=int, default=32 if smoke else 96,
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
         "Same randomly initialised model and prompts for both; greedy; EOS suppressed by min_new_tokens "
         "so each prompt gets exactly the same number of new tokens; outputs asserted identical.",
         "Baseline: transformers model.generate on one unpadded prompt at a time. Ours: "
-        f"cancerllm.evaluate.generation.generate, batch {args.batch_size}, length-sorted, left-padded.",
+        f"cancerllm.models.generation.generate, batch {args.batch_size}, length-sorted, left-padded.",
         "Prompt processing (prefill) is the same work for both and does not get faster with batching "
         "on a CPU, so the speed-up grows with the number of new tokens per prompt.",
         f"Best of {ROUNDS} alternating rounds (wall clock on a shared machine); CPU time = this process's.",

@@ -2,7 +2,7 @@
 
 What the 2-core CPU cannot do (`cancerllm report real` runs the cached-feature mode
 there): LoRA on every linear layer of SmolLM2 while every report is read whole, in the
-same overlapping windows as the cached mode (`cancerllm.models.heads.encode_reports`,
+same overlapping windows as the cached mode (`cancerllm.models.windows.encode_reports`,
 512 tokens, overlap 64, nothing cut), pooled per report by the shared `WindowPool`.
 A small grid - window pooling x learning rate x epochs - is trained on the 620 train
 reports; the setting with the best dev headline macro F1 (the heads' own validation

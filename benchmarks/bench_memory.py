@@ -68,7 +68,7 @@ def stage_fn(name: str, work: Path, smoke: bool):
     ccfg = CorpusConfig(**{"seed": cfg.seed, **cfg.corpus})
     if name == "baseline":
         import datasets, peft, torch, transformers  # noqa: E401, F401
-        import cancerllm.data.corpus, cancerllm.train.common  # noqa: E401, F401
+        import cancerllm.data.corpus, cancerllm.train.trainer  # noqa: E401, F401
         return lambda: None
     if name == "synth":
         from cancerllm.data.synth import generate
@@ -104,7 +104,7 @@ def stage_fn(name: str, work: Path, smoke: bool):
                            quick + ["max_train_samples=64", "max_eval_samples=8"])
         return lambda: finetune(init_dir, tasks, work / "finetune", "all", fcfg)
     if name == "generate":
-        from cancerllm.evaluate.generation import generate_predictions
+        from cancerllm.evaluate.predictions import generate_predictions
         from cancerllm.io import read_jsonl
         records = list(read_jsonl(tasks / "diagnosis" / "test.jsonl"))
         return lambda: generate_predictions(init_dir, "diagnosis", records, work / "preds.jsonl",

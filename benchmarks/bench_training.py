@@ -129,7 +129,8 @@ def run_padded(work: Path, model_dir: Path, docs: list[list[int]], group_by_leng
     from datasets import Dataset
     from transformers import DataCollatorForLanguageModeling
 
-    from cancerllm.train.common import begin_run, load_for_training, run_trainer
+    from cancerllm.train.causal_lm import load_for_training
+    from cancerllm.train.trainer import begin_run, run_trainer
     cfg = lora_config(steps, [])
     out, _ = begin_run(work / f"padded-{group_by_length}-{tag}", cfg, False, "bench.padded")
     model, tok = load_for_training(model_dir, cfg)

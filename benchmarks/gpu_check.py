@@ -78,7 +78,7 @@ def _records(n: int = 64) -> list[dict]:
 def section_generation() -> dict:
     import importlib.util
 
-    from cancerllm.evaluate.generation import generate_predictions
+    from cancerllm.evaluate.predictions import generate_predictions
     from cancerllm.io import read_jsonl
     with tempfile.TemporaryDirectory() as tmp:
         model = _small_model()

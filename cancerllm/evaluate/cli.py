@@ -31,7 +31,7 @@ def generate(model: str = typer.Option(..., help="Local model directory (hub nam
     """Greedy batched generation over a task split; writes OUT and OUT's .stats.json."""
     import json
 
-    from cancerllm.evaluate.generation import generate_predictions
+    from cancerllm.evaluate.predictions import generate_predictions
     from cancerllm.tasks.store import read_split
     from cancerllm.evaluate.progress import already_done, generation_progress
     from cancerllm.models.loading import quantization_kwargs

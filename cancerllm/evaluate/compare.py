@@ -75,8 +75,8 @@ def _limit_for(limit: int | dict | None, task: str) -> int | None:
 
 
 def _split(tasks_dir, task: str, split: str, limit, sample: str = "first", seed: int = 0) -> list[dict]:
-    """The split's first N records, or N drawn with `seed` (`generation.draw_records`)."""
-    from cancerllm.evaluate.generation import draw_records
+    """The split's first N records, or N drawn with `seed` (`predictions.draw_records`)."""
+    from cancerllm.evaluate.predictions import draw_records
     from cancerllm.tasks.store import read_split
     return draw_records(read_split(tasks_dir, task, split), _limit_for(limit, task), seed, task, sample)
 
@@ -117,7 +117,7 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
     (evaluate/progress.py). Returns {system: {task: entry}} (see compare_report).
     """
     from cancerllm.baselines.registry import get_baseline
-    from cancerllm.evaluate.generation import generate_predictions
+    from cancerllm.evaluate.predictions import generate_predictions
     from cancerllm.evaluate.progress import already_done, generation_progress
     from cancerllm.evaluate.scoring import check_mode
     from cancerllm.tasks.registry import expand_tasks

@@ -1,5 +1,12 @@
-"""Multi-task classification heads on a LoRA-adapted decoder LM (staging and biomarkers).
+"""The staging heads model: `MultiTaskHeads`, the nn.Module (with its config and save format).
 
+One of three `heads.py`, one job each: this one is the model (build, forward, loss,
+predict, save/load); `cancerllm.train.heads` trains it on pathology records (recipe,
+data, Trainer run); `cancerllm.evaluate.heads` scores a trained one on a split. Its
+inputs are cut into token windows by `cancerllm.models.windows` and pooled by
+`cancerllm.models.pooling`.
+
+Multi-task classification heads on a LoRA-adapted decoder LM (staging and biomarkers).
 The decoder (the tiny default, Mistral-7B or Llama-3-8B: any local model directory,
 loaded with `AutoModel`, so without its LM head) is used as an encoder. Each report is
 read as one or more token windows; each window is pooled to one vector, the windows of a
@@ -40,22 +47,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from cancerllm.config import Config
-from cancerllm.data.sections import reorder_sections
 from cancerllm.errors import ConfigError, InputError
+from cancerllm.models.lora import LoraSettings
+from cancerllm.models.pooling import WindowPool, pool_hidden
+from cancerllm.models.windows import HeadsCollator, encode_reports
 from cancerllm.tasks.prompts import IGNORE_INDEX
 from cancerllm.schema.staging import FIELDS, FINE
 
 HEADS_CONFIG = "heads_config.json"
 HEADS_WEIGHTS = "heads.safetensors"
-
-
-class LoraSettings(Config):
-    """LoRA on the encoder; `all-linear` = every linear layer of the decoder blocks."""
-
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.05
-    target_modules: str | list[str] = "all-linear"
 
 
 class HeadsConfig(Config):
@@ -89,133 +89,6 @@ class HeadsConfig(Config):
 
 
 # ---------------------------------------------------------------- long reports
-
-
-def encode_reports(tokenizer, texts: list[str], max_length: int, overlap: int, max_chunks: int,
-                   reorder: bool = True, coverage: dict | None = None) -> list[list[list[int]]]:
-    """Token windows per report: [report][window][token ids].
-
-    Windows come from the fast tokenizer's overflow mechanism (`stride` = overlap), so
-    every token of the reordered report is in at least one window unless the report needs
-    more than `max_chunks` windows. An empty report becomes one EOS token so it still has
-    a last non-pad token to pool. `coverage`, when given, is filled with what was cut
-    (`window_coverage`): nothing is dropped silently.
-    """
-    if overlap >= max_length // 2:
-        raise ConfigError(f"overlap ({overlap}) must be less than half of max_length ({max_length})")
-    if not getattr(tokenizer, "is_fast", False):
-        raise ConfigError("report windows need a fast (Rust) tokenizer: tokenizer.json in the model folder")
-    prepared = [reorder_sections(t) if reorder else t for t in texts]
-    enc = tokenizer(prepared, truncation=True, max_length=max_length, stride=overlap,
-                    return_overflowing_tokens=True, add_special_tokens=True)
-    out: list[list[list[int]]] = [[] for _ in texts]
-    needed = [0] * len(texts)
-    tokens_all, tokens_kept = [0] * len(texts), [0] * len(texts)
-    for ids, report in zip(enc["input_ids"], enc["overflow_to_sample_mapping"]):
-        new = len(ids) - (overlap if needed[report] else 0)  # a later window repeats `overlap` tokens
-        needed[report] += 1
-        tokens_all[report] += new
-        if len(out[report]) < max_chunks:
-            out[report].append(list(ids))
-            tokens_kept[report] += new
-    if coverage is not None:
-        coverage.update(window_coverage(needed, [len(c) for c in out], tokens_all, tokens_kept))
-    fallback = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id
-    for chunks in out:
-        if not chunks or not any(chunks):
-            chunks[:] = [[fallback]]
-    return out
-
-
-def window_coverage(needed: list[int], kept: list[int], tokens_all: list[int], tokens_kept: list[int]) -> dict:
-    """What the windows cover: reports cut, windows dropped, share of report tokens seen."""
-    total = sum(tokens_all)
-    return {"reports": len(needed), "reports_cut": sum(k < n for k, n in zip(kept, needed)),
-            "windows_needed": sum(needed), "windows_kept": sum(kept), "tokens": total,
-            "tokens_seen": sum(tokens_kept), "share_tokens_seen": sum(tokens_kept) / total if total else 1.0,
-            "max_windows_per_report": max(needed, default=0)}
-
-
-class HeadsCollator:
-    """Flattens the windows of a batch of reports into one padded tensor.
-
-    `chunk_report[i]` is the index (in the batch) of the report window i belongs to;
-    `labels` is [reports, fields] with -100 for an unlabelled field.
-    """
-
-    def __init__(self, tokenizer):
-        self.tokenizer = tokenizer
-
-    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        rows, owner = [], []
-        for i, feat in enumerate(features):
-            for chunk in feat["input_ids"]:
-                rows.append({"input_ids": list(chunk)})
-                owner.append(i)
-        batch = self.tokenizer.pad(rows, padding=True, return_tensors="pt")
-        out = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"],
-               "chunk_report": torch.tensor(owner, dtype=torch.long)}
-        if "labels" in features[0]:
-            out["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
-        return out
-
-
-# ---------------------------------------------------------------- pooling
-
-def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Index of the last non-pad token of each row, for left or right padding.
-
-    The last 1 of the mask, found from the right: argmax returns the first maximum, so on
-    the flipped mask it is the distance of the last 1 from the end.
-    """
-    length = attention_mask.shape[-1]
-    return length - 1 - attention_mask.flip(-1).long().argmax(-1)
-
-
-def pool_hidden(hidden: torch.Tensor, attention_mask: torch.Tensor, how: str) -> torch.Tensor:
-    """[rows, tokens, hidden] -> [rows, hidden] (`last` non-pad token or masked `mean`)."""
-    if how == "last":
-        idx = last_token_index(attention_mask)
-        return hidden[torch.arange(hidden.shape[0], device=hidden.device), idx]
-    mask = attention_mask.bool().unsqueeze(-1)
-    # where(), not multiply: pad positions may hold NaN (fully masked attention rows).
-    summed = torch.where(mask, hidden, torch.zeros((), dtype=hidden.dtype, device=hidden.device)).sum(1)
-    return summed / mask.sum(1).clamp(min=1).to(hidden.dtype)
-
-
-def pool_chunks(vectors: torch.Tensor, owner: torch.Tensor, how: str, scores: torch.Tensor | None = None
-                ) -> torch.Tensor:
-    """[windows, hidden] -> [reports, hidden]: max, mean or (`scores`: [windows]) attention
-    weights softmaxed within each report's windows."""
-    n_reports = int(owner.max().item()) + 1
-    if how == "attention":
-        if scores is None:
-            raise ConfigError("attention pooling needs window scores (WindowPool)")
-        top = torch.full((n_reports,), float("-inf"), dtype=scores.dtype, device=scores.device)
-        top = top.scatter_reduce(0, owner, scores, reduce="amax", include_self=True)
-        weight = torch.exp(scores - top[owner])
-        total = torch.zeros(n_reports, dtype=scores.dtype, device=scores.device).index_add(0, owner, weight)
-        weight = (weight / total[owner]).unsqueeze(-1).to(vectors.dtype)
-        out = torch.zeros(n_reports, vectors.shape[-1], dtype=vectors.dtype, device=vectors.device)
-        return out.index_add(0, owner, weight * vectors)
-    index = owner.unsqueeze(-1).expand_as(vectors)
-    out = torch.zeros(n_reports, vectors.shape[-1], dtype=vectors.dtype, device=vectors.device)
-    return out.scatter_reduce(0, index, vectors, reduce="amax" if how == "max" else "mean",
-                              include_self=False)
-
-
-class WindowPool(nn.Module):
-    """Window vectors -> report vectors: `max`, `mean`, or `attention` (a learned score per
-    window, softmax within the report). Shared by the LoRA heads and the cached-feature heads."""
-
-    def __init__(self, hidden: int, how: str):
-        super().__init__()
-        self.how = how
-        self.score = nn.Linear(hidden, 1) if how == "attention" else None
-
-    def forward(self, vectors: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
-        scores = self.score(vectors).squeeze(-1).float() if self.score is not None else None
-        return pool_chunks(vectors, owner, self.how, scores)
 
 
 # ---------------------------------------------------------------- model
@@ -254,11 +127,12 @@ class MultiTaskHeads(nn.Module):
     def from_base(cls, base_model: str | os.PathLike, config: HeadsConfig | None = None,
                   device: str | None = None) -> "MultiTaskHeads":
         """A new model: frozen base + fresh LoRA adapter + randomly initialised heads."""
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
+
+        from cancerllm.models.loading import load_frozen_encoder
         config = config or HeadsConfig()
-        base, tokenizer, base_dir = _load_base(base_model, config, device)
-        lora = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
-                          target_modules=config.lora.target_modules, task_type="FEATURE_EXTRACTION")
+        base, tokenizer, base_dir = load_frozen_encoder(base_model, config.dtype, device)
+        lora = config.lora.peft_config("FEATURE_EXTRACTION")
         return cls(get_peft_model(base, lora), tokenizer, config, str(base_dir))
 
     @classmethod
@@ -268,13 +142,13 @@ class MultiTaskHeads(nn.Module):
         from peft import PeftModel
         from safetensors.torch import load_file
 
-        from cancerllm.models.loading import load_tokenizer
+        from cancerllm.models.loading import load_frozen_encoder, load_tokenizer
         directory = Path(directory)
         if not (directory / HEADS_CONFIG).is_file():
             raise InputError(f"{directory} is not a heads model directory (no {HEADS_CONFIG})")
         saved = json.loads((directory / HEADS_CONFIG).read_text(encoding="utf-8"))
         config = HeadsConfig.model_validate(saved["config"])
-        base, _, base_dir = _load_base(base_model or saved["base_model"], config, device)
+        base, _, base_dir = load_frozen_encoder(base_model or saved["base_model"], config.dtype, device)
         tokenizer = load_tokenizer(directory)
         encoder = PeftModel.from_pretrained(base, str(directory), is_trainable=trainable)
         model = cls(encoder, tokenizer, config, str(base_dir), labels=saved.get("labels"))
@@ -386,20 +260,6 @@ class MultiTaskHeads(nn.Module):
 def _field_output(labels: list[str], probs: list[float]) -> dict:
     best = max(range(len(labels)), key=probs.__getitem__)
     return {"label": labels[best], "probs": dict(zip(labels, probs))}
-
-
-def _load_base(base_model: str | os.PathLike, config: HeadsConfig, device: str | None):
-    """(frozen AutoModel on device, tokenizer, resolved dir). No model-specific branches."""
-    from transformers import AutoModel
-    from cancerllm.models.loading import load_tokenizer, pick_device, pick_dtype
-    from cancerllm.offline import local_model_dir
-    base_dir = local_model_dir(base_model)
-    device = pick_device(device)
-    model = AutoModel.from_pretrained(str(base_dir), dtype=pick_dtype(device, config.dtype),
-                                      local_files_only=True)
-    model.requires_grad_(False)
-    model.to(device)
-    return model, load_tokenizer(base_dir), base_dir
 
 
 def is_heads_dir(path: str | os.PathLike) -> bool:

@@ -1,8 +1,13 @@
-"""Load any local causal LM directory (plus an optional LoRA adapter) the same way.
+"""Load any local base model directory (plus an optional LoRA adapter) the same way.
 
 The tiny default and Mistral-7B / Llama-3-8B go through exactly this code: nothing here
 knows which model it is. Adapters are applied unmerged (peft), so an adapter can be
 evaluated without writing a merged copy.
+
+`load_base_model` is the one `from_pretrained` of a base model in the toolkit: inference
+(`load_causal_lm`, the staging heads' encoder), training (`train.causal_lm.load_for_training`,
+the cached heads' encoder) and merging (`train.merge`) all call it, with the one dtype
+policy `resolve_dtype` (what differs between those purposes is named there).
 """
 
 from __future__ import annotations
@@ -43,6 +48,55 @@ def pick_dtype(device: str, dtype: str | None = None):
     if pinned:
         return getattr(torch, pinned)
     return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
+
+
+DTYPE_PURPOSES = ("inference", "training", "merge")
+
+
+def resolve_dtype(dtype: str | None, device: str | None = None, purpose: str = "inference"):
+    """The weight dtype a base model is loaded in: the one policy, per purpose.
+
+    - a dtype name ("float32", "bfloat16", "float16") is that dtype, whatever the purpose;
+    - "fast" is the hardware's fast dtype (`pick_dtype` on `device`), whatever the purpose;
+    - "auto" (or None) is where the purposes differ, on purpose:
+      `inference`: the fast dtype too (`pick_dtype`), since answers are all that is kept;
+      `training` and `merge`: the dtype the checkpoint was saved in (transformers' "auto"),
+      so a run or a merged copy keeps the base's own precision unless told otherwise.
+    Defaults of the callers: inference "auto", training recipes `model_dtype: float32`,
+    `train merge --dtype auto`, cached heads `dtype: bfloat16`.
+    """
+    if purpose not in DTYPE_PURPOSES:
+        raise ValueError(f"dtype purpose must be one of {DTYPE_PURPOSES}, got {purpose!r}")
+    if dtype in (None, "auto") and purpose != "inference":
+        return "auto"
+    return pick_dtype(pick_device(device), dtype)
+
+
+def load_base_model(model_dir: str | os.PathLike, purpose: str = "inference", dtype: str | None = None,
+                    device: str | None = None, encoder: bool = False, **kwargs):
+    """A base model's weights from a local folder (`AutoModelForCausalLM`, or `AutoModel`
+    without its LM head when `encoder`), in the dtype `resolve_dtype(dtype, device, purpose)`.
+
+    `device` only decides the dtype here; moving the model is the caller's (a quantized one
+    cannot be moved). `kwargs` go to `from_pretrained` (quantization_config, device_map).
+    """
+    from transformers import AutoModel, AutoModelForCausalLM
+    auto = AutoModel if encoder else AutoModelForCausalLM
+    return auto.from_pretrained(str(local_model_dir(model_dir)), dtype=resolve_dtype(dtype, device, purpose),
+                                local_files_only=True, **kwargs)
+
+
+def load_frozen_encoder(base_model: str | os.PathLike, dtype: str | None = "auto", device: str | None = None):
+    """(frozen `AutoModel` on device, tokenizer, resolved dir): the encoder of the staging heads.
+
+    Inference dtype policy (`resolve_dtype`); no model-specific branches.
+    """
+    base_dir = local_model_dir(base_model)
+    device = pick_device(device)
+    model = load_base_model(base_dir, "inference", dtype, device, encoder=True)
+    model.requires_grad_(False)
+    model.to(device)
+    return model, load_tokenizer(base_dir), base_dir
 
 
 def load_tokenizer(model_dir: str | os.PathLike, padding_side: str = "right"):
@@ -105,13 +159,11 @@ def load_causal_lm(model_dir: str | os.PathLike, adapter_dir: str | os.PathLike 
     `quantization` ("4bit" | "8bit" | None): see `quantization_kwargs`; the quantized model
     is placed by `device_map="auto"` and never moved afterwards (bitsandbytes weights cannot be).
     """
-    from transformers import AutoModelForCausalLM
     model_dir = local_model_dir(model_dir)
     quant = quantization_kwargs(quantization, device)
     device = pick_device(device)
     tok = load_tokenizer(model_dir, padding_side=padding_side)
-    model = AutoModelForCausalLM.from_pretrained(
-        str(model_dir), dtype=pick_dtype(device, dtype), local_files_only=True, **quant)
+    model = load_base_model(model_dir, "inference", dtype, device, **quant)
     if adapter_dir is not None:
         from peft import PeftModel
         model = PeftModel.from_pretrained(model, str(local_model_dir(adapter_dir, "adapter")),

@@ -75,7 +75,7 @@ def evaluate_records(model: str | os.PathLike, adapter: str | os.PathLike | None
     (misspelled, normalised) while the references stay the clean ones. Returns
     {"scores": aggregate, "generation": the cost of the call}.
     """
-    from cancerllm.evaluate.generation import generate_predictions
+    from cancerllm.evaluate.predictions import generate_predictions
     from cancerllm.evaluate.progress import already_done, generation_progress
     from cancerllm.evaluate.scoring import score_records
     with generation_progress(f"{task} {Path(pred_path).parent.name}/{Path(pred_path).stem}", len(records),

@@ -74,7 +74,7 @@ def run_counterfactual(model: str | os.PathLike, tasks_dir: str | os.PathLike, o
               "batch_size": batch_size, "max_new_tokens": max_new_tokens, "mode": mode, "rates": rates}
     out = begin_testbed(out, config, seed, stage="robust.counterfactual")
     train = training_subset(_read(tasks_dir, "train"), cfg.limit("train", TASK), seed, cfg.sampling.get(TASK))
-    from cancerllm.evaluate.generation import draw_records
+    from cancerllm.evaluate.predictions import draw_records
     test = draw_records(_read(tasks_dir, "test"), limit_test, seed, TASK)
     if not test:
         raise InputError(f"no phenotype test records in {tasks_dir}")
@@ -84,7 +84,7 @@ def run_counterfactual(model: str | os.PathLike, tasks_dir: str | os.PathLike, o
 
 def _run_rate(rate: float, model, tasks_dir, out: Path, train: list[dict], test: list[dict], cfg,
               config: dict) -> dict:
-    from cancerllm.train.common import last_checkpoint
+    from cancerllm.train.trainer import last_checkpoint
     from cancerllm.train.finetune import finetune
     folder = out / "rates" / rate_name(rate)
     if (folder / "result.json").is_file():

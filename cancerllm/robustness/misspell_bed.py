@@ -152,7 +152,7 @@ def run_misspell(model: str | os.PathLike, tasks_dir: str | os.PathLike, out: st
     Writes OUT/config.yaml, run.json, <task>/rate-R/..., results.json, tables.md,
     table_<task>.csv, table_summary.csv and average_f1.png (`report.write_misspell_report`).
     """
-    from cancerllm.evaluate.generation import draw_records
+    from cancerllm.evaluate.predictions import draw_records
     from cancerllm.robustness.report import write_misspell_report
     from cancerllm.tasks.registry import expand_tasks
     from cancerllm.tasks.store import read_split
@@ -258,7 +258,7 @@ def _train_misspelled(task: str, rate: float, folder: Path, config: dict, cfg) -
     from cancerllm.robustness.bed_common import final_weights
     from cancerllm.robustness.counterfactual_bed import training_subset
     from cancerllm.tasks.store import read_split, write_task_copy
-    from cancerllm.train.common import last_checkpoint
+    from cancerllm.train.trainer import last_checkpoint
     from cancerllm.train.finetune import finetune
     train = training_subset(read_split(config["tasks_dir"], task, "train"), cfg.max_train_samples, config["seed"])
     noisy, report = misspell_records(train, rate, config["seed"] + 1, (FIELD,), basis=config["basis"])

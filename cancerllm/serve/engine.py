@@ -75,7 +75,7 @@ class Engine:
 
     @property
     def label(self) -> str:
-        from cancerllm.evaluate.generation import model_label
+        from cancerllm.models.generation import model_label
         only = self.adapters.get(None) if len(self.adapters) == 1 else None
         return model_label(self.model_dir, only) if only or not self.adapters else f"{self.model_dir.name}+adapters"
 
@@ -106,7 +106,7 @@ class Engine:
 
     def answer(self, task: str, contexts: list[str]) -> list[str]:
         """Greedy answers of `task`'s model to its prompts built from `contexts`, in order."""
-        from cancerllm.evaluate.generation import generate_with_counts
+        from cancerllm.models.generation import generate_with_counts
         from cancerllm.tasks.registry import get_task
         if not contexts:
             return []

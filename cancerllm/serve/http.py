@@ -15,7 +15,7 @@ Security and privacy, by default:
   the network is not trusted; the service itself speaks plain HTTP.
 - Request bodies over `max_body_bytes` (256 KB) get 413, notes over `MAX_NOTE_CHARS`
   (100,000 characters) 422; a prompt still over the task's token limit is cut by the
-  generation rule (`cancerllm.evaluate.generation`) and counted in /health
+  generation rule (`cancerllm.models.generation`) and counted in /health
   `truncated_prompts`. Invalid JSON, bytes that are not UTF-8 or fields get 400/422
   with the field location and the reason (pydantic), without FastAPI's usual echo of the
   offending input (which could be a note).

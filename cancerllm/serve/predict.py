@@ -16,7 +16,7 @@ record, appended and flushed as each batch finishes (`cancerllm.io.JsonlAppender
   characters: a long note is otherwise truncated per task by the token limits, and one
   runaway record must not hold the whole run). Reasons never quote note text.
 Prompts still longer than the task's token limit are cut by the generation module's
-rule (`cancerllm.evaluate.generation`) and counted in the returned `truncated_prompts`.
+rule (`cancerllm.models.generation`) and counted in the returned `truncated_prompts`.
 
 Restart with the same command (and the same, or only appended-to, input) after a crash
 or kill: an input line already answered in the output (result or error entry, matched
@@ -137,7 +137,7 @@ def predict(task: str, model: str | os.PathLike, input: str | os.PathLike, outpu
     """
     from tqdm import tqdm
 
-    from cancerllm.evaluate.generation import model_label
+    from cancerllm.models.generation import model_label
     from cancerllm.io import JsonlAppender
     from cancerllm.offline import local_model_dir
     from cancerllm.tasks.registry import task_for_command

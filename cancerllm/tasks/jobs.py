@@ -5,7 +5,7 @@ limits apply, the contexts to answer, and how the answers become the result. Eac
 names its job builder in its `TaskSpec` (`job`); the CLI, `predict` and the HTTP service
 all build the same jobs through the registry, so a note gets the same answer from each
 (the service merges many notes' contexts into one batch; generation is batch-invariant,
-see `cancerllm.evaluate.generation`). This module holds what the builders share.
+see `cancerllm.models.generation`). This module holds what the builders share.
 
 Sentence splitter (a small rule set, chosen over a library because nltk's punkt needs a
 model download and spaCy a pipeline; clinical notes are mostly one statement per line):

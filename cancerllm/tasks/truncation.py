@@ -42,7 +42,7 @@ def select_sections(context: str, names: list[str] | None) -> str:
     assessment, not the review of systems, vitals and laboratory table that sit between
     them - and which, kept, push the history out of a CPU-sized prompt. A recipe names the
     sections per task (`context_sections: {treatment: [...]}`); training and evaluation
-    apply the same choice (`train.finetune`, `evaluate.generation`).
+    apply the same choice (`train.finetune`, `models.generation`).
     """
     if not names:
         return context

@@ -34,11 +34,12 @@ from typing import Literal
 from cancerllm.config import Config
 from cancerllm.errors import InputError
 from cancerllm.io import read_jsonl
+from cancerllm.models.lora import LoraSettings
 from cancerllm.tasks.prompts import PromptFormat, Template
 from cancerllm.tasks.store import has_split, split_path
 from cancerllm.tasks.truncation import select_sections
-from cancerllm.train.common import (LoraSettings, PaddingCollator, TrainConfig, TrainerSettings, begin_run,
-                                    load_for_training, run_trainer)
+from cancerllm.train.causal_lm import PaddingCollator, load_for_training
+from cancerllm.train.trainer import TrainConfig, TrainerSettings, begin_run, run_trainer
 
 REQUIRED = ("instruction", "context", "response")
 
@@ -234,7 +235,7 @@ def finetune(model_dir: str | os.PathLike, tasks_dir: str | os.PathLike, out_dir
     train, val, stats = build_datasets(tok, tasks_dir, tasks, cfg)
     extra = {"train_sampling_strategy": "group_by_length"} if cfg.group_by_length else {}
     # Left padding: every answer ends at the last position, so the loss needs the logits of the
-    # last few positions only (`train.common._answer_only_loss`).
+    # last few positions only (`train.trainer._answer_only_loss`).
     collator = PaddingCollator(tok.pad_token_id, cfg.pad_to_multiple_of, side="left")
     metrics = run_trainer(model, tok, train, val, collator, cfg, out, checkpoint, callbacks,
                           args_extra=extra, extra_metrics={"tasks": stats}, answer_logits_only=True)

@@ -1,5 +1,9 @@
 """Train multi-task (or single-task) staging/biomarker heads with Hugging Face `Trainer`.
 
+One of three `heads.py`, one job each: this one is the training (recipe, records, the
+Trainer run through `cancerllm.train.trainer`, validation scores); the model itself is
+`cancerllm.models.heads`; scoring a trained one on a split is `cancerllm.evaluate.heads`.
+
 `cancerllm train heads --recipe heads-tiny --model DIR --data pathology.jsonl --output OUT`
 
 Reads pathology records (`text`, `labels` {field: fine class}; docs/design.md), splits
@@ -23,7 +27,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from pathlib import Path
 from typing import Literal
 
@@ -34,9 +37,10 @@ from transformers import Trainer
 from cancerllm.config import Config
 from cancerllm.data.pathology import load_splits
 from cancerllm.errors import ConfigError, InputError
-from cancerllm.models.heads import IGNORE_INDEX, HeadsConfig
+from cancerllm.models.heads import HeadsConfig
 from cancerllm.schema.staging import FINE
-from cancerllm.train.common import TrainerSettings
+from cancerllm.tasks.prompts import IGNORE_INDEX
+from cancerllm.train.trainer import TrainerSettings
 
 
 class LossSettings(Config):
@@ -103,7 +107,7 @@ def class_weights(label_rows: list[list[int]], fields: list[str], how: str) -> d
 
 
 def _encode_batch(batch: dict, tokenizer, cfg: dict) -> dict:
-    from cancerllm.models.heads import encode_reports
+    from cancerllm.models.windows import encode_reports
     return {"input_ids": encode_reports(tokenizer, batch["text"], cfg["max_length"], cfg["overlap"],
                                         cfg["max_chunks"], cfg["reorder_sections"])}
 
@@ -157,43 +161,34 @@ def train_one(model_dir: str | os.PathLike, splits: dict[str, list[dict]], out_d
               cfg: HeadsTrainConfig, resume: bool = False) -> dict:
     """Train one heads model (fields = cfg.model.fields) into `out_dir`; returns its metrics."""
     from cancerllm.evaluate.heads import score_predictions
-    from cancerllm.models.heads import HeadsCollator, MultiTaskHeads
-    from cancerllm.runs import start_run, write_metrics
-    from cancerllm.train.common import CsvLogCallback, last_checkpoint, training_arguments
+    from cancerllm.models.heads import MultiTaskHeads
+    from cancerllm.models.windows import HeadsCollator
+    from cancerllm.runs import write_metrics
+    from cancerllm.train.trainer import begin_run, logged_value, train_session
 
-    out = Path(out_dir)
-    checkpoint = last_checkpoint(out)
-    if checkpoint and not resume:
-        raise ConfigError(f"{out} already holds checkpoints of a run; pass --resume to continue it, "
-                          "or choose a new --out")
     fields = cfg.model.fields
     train_recs = [r for r in splits["train"] if any(x != IGNORE_INDEX for x in label_ids(r, fields))]
     if not train_recs:
         raise InputError(f"no training record has a label for {fields}")
     val_recs = [r for r in splits["validation"] if any(x != IGNORE_INDEX for x in label_ids(r, fields))]
-    start_run(out, cfg, cfg.seed, stage="train.heads")
+    out, checkpoint = begin_run(out_dir, cfg, resume, stage="train.heads")
     model = MultiTaskHeads.from_base(model_dir, cfg.model)
     train_ds = build_dataset(model, train_recs)
     model.set_loss_weights({f: w for f, w in cfg.loss.field_weights.items() if f in fields},
                            class_weights(train_ds["labels"], fields, cfg.loss.class_weights))
     val_ds = build_dataset(model, val_recs) if val_recs else None
 
-    args = training_arguments(cfg, out, has_eval=val_ds is not None, remove_unused_columns=False,
-                              prediction_loss_only=True, label_names=["labels"],
-                              ddp_find_unused_parameters=False)
-    trainer = HeadsTrainer(
-        model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
-        data_collator=HeadsCollator(model.tokenizer), optimizers=(_optimizer(model, cfg), None),
-        callbacks=[CsvLogCallback(out / "metrics.csv")])
-    t0 = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=checkpoint if resume else None)
-    wall = time.perf_counter() - t0
+    trainer, result, wall, _ = train_session(
+        HeadsTrainer, model, train_ds, val_ds, HeadsCollator(model.tokenizer), cfg, out, checkpoint,
+        args_extra={"remove_unused_columns": False, "prediction_loss_only": True, "label_names": ["labels"],
+                    "ddp_find_unused_parameters": False},
+        optimizers=(_optimizer(model, cfg), None))
     metrics = {
-        "fields": fields, "resumed_from": checkpoint if resume else None,
+        "fields": fields, "resumed_from": checkpoint,
         "global_step": result.global_step, "epoch": trainer.state.epoch,
         "train_loss": result.training_loss,
-        "first_logged_loss": _logged(trainer.state.log_history, "loss", 0),
-        "last_logged_loss": _logged(trainer.state.log_history, "loss", -1),
+        "first_logged_loss": logged_value(trainer.state.log_history, "loss", 0),
+        "last_logged_loss": logged_value(trainer.state.log_history, "loss", -1),
         "wall_time_s": round(wall, 3),
         "n_train": len(train_recs), "n_validation": len(val_recs),
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
@@ -211,11 +206,6 @@ def train_one(model_dir: str | os.PathLike, splits: dict[str, list[dict]], out_d
                                      "fields": scores["fields"]}
         write_metrics(out, metrics)
     return metrics
-
-
-def _logged(history: list[dict], key: str, which: int) -> float | None:
-    values = [h[key] for h in history if key in h]
-    return values[which] if values else None
 
 
 def train_heads(model_dir: str | os.PathLike, data: str | os.PathLike, out_dir: str | os.PathLike,

@@ -2,7 +2,7 @@
 
 Why: fine-tuning a 135 M encoder through whole 1,000-token reports is out of reach of a
 2-core CPU, but encoding each window *once* is not. This mode reads every report whole
-(the same windows as the LoRA heads: `cancerllm.models.heads.encode_reports`, sections
+(the same windows as the LoRA heads: `cancerllm.models.windows.encode_reports`, sections
 with staging first, overlapping windows, coverage counted), runs only the first
 `encoder_layers` layers of the frozen base, mean-pools the hidden states of each window
 at the `feature_layers` (an intermediate layer is a fair, cheaper reader; which one is
@@ -62,9 +62,8 @@ class CachedHeadsConfig(Config):
 
 def load_truncated_encoder(base_dir: str | os.PathLike, layers: int, dtype: str):
     """The frozen base with only its first `layers` decoder layers (the rest never run)."""
-    import torch
-    from transformers import AutoModel
-    model = AutoModel.from_pretrained(str(base_dir), dtype=getattr(torch, dtype), local_files_only=True)
+    from cancerllm.models.loading import load_base_model
+    model = load_base_model(base_dir, "training", dtype, encoder=True)
     stack = getattr(model, "layers", None)
     if stack is None:
         raise ConfigError(f"{base_dir}: no `layers` stack to truncate ({type(model).__name__})")
@@ -92,7 +91,8 @@ def encode_cached(base_dir: str | os.PathLike, texts: list[str], cache_dir: str 
     """
     import torch
 
-    from cancerllm.models.heads import encode_reports, pool_hidden
+    from cancerllm.models.pooling import pool_hidden
+    from cancerllm.models.windows import encode_reports
     from cancerllm.models.loading import load_tokenizer
     bad = [k for k in cfg.feature_layers if not 1 <= k <= cfg.encoder_layers]
     if bad:
@@ -143,7 +143,7 @@ def encode_cached(base_dir: str | os.PathLike, texts: list[str], cache_dir: str 
 def _heads_module(hidden: int, fields: list[str], pooling: str, dropout: float):
     from torch import nn
 
-    from cancerllm.models.heads import WindowPool
+    from cancerllm.models.pooling import WindowPool
 
     class CachedHeads(nn.Module):
         """Standardised window features -> WindowPool -> dropout -> a linear head per field."""

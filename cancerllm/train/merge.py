@@ -37,14 +37,14 @@ def merge_adapter(adapter_dir: str | os.PathLike, out_dir: str | os.PathLike,
     and saved with the chat template of the toolkit's prompt (tasks/chat_template.py).
     Quantized (QLoRA) bases cannot be merged exactly; merge into the unquantized base.
     """
-    import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from cancerllm.models.loading import load_base_model
 
     adapter = local_model_dir(adapter_dir, "adapter")
     base = local_model_dir(base_model_dir or adapter_base(adapter), "base model")
-    model = AutoModelForCausalLM.from_pretrained(
-        str(base), dtype="auto" if dtype == "auto" else getattr(torch, dtype), local_files_only=True)
+    model = load_base_model(base, "merge", dtype)
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,9 @@ from pathlib import Path
 import torch
 
 from cancerllm.errors import InputError
-from cancerllm.train.common import (IGNORE_INDEX, TrainConfig, TrainerSettings, begin_run,
-                                    load_for_training, run_trainer)
+from cancerllm.tasks.prompts import IGNORE_INDEX
+from cancerllm.train.causal_lm import load_for_training
+from cancerllm.train.trainer import TrainConfig, TrainerSettings, begin_run, run_trainer
 
 
 class PretrainConfig(TrainConfig):
@@ -105,7 +106,7 @@ def pretrain(model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir:
              callbacks: list | None = None) -> dict:
     """Continue pre-training `model_dir` on the packed corpus `data_dir`; returns train metrics.
 
-    Writes the run folder described in `cancerllm.train.common`; with `merge=True` (LoRA)
+    Writes the run folder described in `cancerllm.train.trainer`; with `merge=True` (LoRA)
     also OUT/merged, a full model directory with the adapter folded in.
     """
     cfg = cfg or PretrainConfig()

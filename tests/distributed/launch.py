@@ -12,7 +12,7 @@ ACCELERATE = Path(sys.executable).parent / "accelerate"
 
 # `--multi_gpu` is accelerate's name for "one process per device, torch.distributed"; on a
 # machine without CUDA the processes join one gloo group (the trainer sets use_cpu for a
-# multi-process CPU launch, see cancerllm.train.common.training_arguments). `--cpu` would not
+# multi-process CPU launch, see cancerllm.train.trainer.training_arguments). `--cpu` would not
 # do: accelerate's --cpu always starts a single process.
 TWO_CPU_PROCESSES = ["--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                      "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0"]

@@ -20,7 +20,7 @@ import json
 import pytest
 
 from cancerllm.config import load_config
-from cancerllm.train.common import read_metrics_csv
+from cancerllm.train.trainer import read_metrics_csv
 from cancerllm.train.finetune import FinetuneConfig, finetune
 from cancerllm.train.pretrain import PretrainConfig, pretrain
 

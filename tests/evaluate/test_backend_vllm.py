@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from cancerllm.errors import ConfigError
-from cancerllm.evaluate import generation
+from cancerllm.evaluate import predictions
 from cancerllm.evaluate.backends import vllm as backend
-from cancerllm.evaluate.generation import generate_predictions, resolve_backend
+from cancerllm.evaluate.predictions import generate_predictions, resolve_backend
 from cancerllm.io import read_jsonl
 from cancerllm.tasks.store import read_split
 
@@ -90,7 +90,7 @@ def fake_vllm(monkeypatch, lively_model_dir):
     fake = FakeVllm(lively_model_dir)
     for name, mod in fake.modules.items():
         monkeypatch.setitem(sys.modules, name, mod)
-    monkeypatch.setattr(generation, "_cuda_available", lambda: True)
+    monkeypatch.setattr(predictions, "_cuda_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (6 * 2**30, 8 * 2**30))
     return fake
 

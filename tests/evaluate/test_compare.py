@@ -152,7 +152,7 @@ def test_eval_compare_refuses_a_misspelt_baseline_before_generating(three_tasks,
 
 
 def test_a_drawn_slice_covers_the_split_and_is_the_same_for_every_system():
-    from cancerllm.evaluate.generation import draw_records
+    from cancerllm.evaluate.predictions import draw_records
     rows = [{"id": str(i)} for i in range(100)]
     a, b = draw_records(rows, 10, seed=0, key="phenotype"), draw_records(rows, 10, seed=0, key="phenotype")
     assert a == b and len(a) == 10 and [int(r["id"]) for r in a] == sorted(int(r["id"]) for r in a)

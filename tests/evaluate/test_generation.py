@@ -7,8 +7,8 @@ import json
 import pytest
 
 from cancerllm.errors import OfflineError
-from cancerllm.evaluate.generation import (encode_prompts, generate, generate_predictions,
-                                           generate_with_counts, stats_path)
+from cancerllm.evaluate.predictions import generate_predictions, stats_path
+from cancerllm.models.generation import encode_prompts, generate, generate_with_counts
 from cancerllm.tasks.prompts import RESPONSE_MARKER, PromptFormat
 from tests.serve.lively import NOTES, make_lively_model
 
@@ -169,7 +169,7 @@ def test_an_adapter_is_merged_for_generation_and_answers_as_unmerged(lively_dir,
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from cancerllm.evaluate.generation import generate
+    from cancerllm.models.generation import generate
     from cancerllm.models.loading import load_causal_lm
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(str(lively_dir), local_files_only=True)

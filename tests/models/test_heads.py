@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from cancerllm.data.sections import reorder_sections
-from cancerllm.models.heads import (HeadsCollator, HeadsConfig, MultiTaskHeads, encode_reports,
-                                    last_token_index, pool_chunks, pool_hidden)
+from cancerllm.models.heads import HeadsConfig, MultiTaskHeads
+from cancerllm.models.pooling import last_token_index, pool_chunks, pool_hidden
+from cancerllm.models.windows import HeadsCollator, encode_reports
 from cancerllm.schema.staging import FIELDS, FINE
 
 SMALL = dict(max_length=32, overlap=4, max_chunks=8, head_dropout=0.0,

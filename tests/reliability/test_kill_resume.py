@@ -115,7 +115,7 @@ QUICK = [f"train.max_steps={TRAIN_STEPS}", "train.save_steps=1", "train.logging_
 
 
 def loss_rows(run: Path) -> dict[tuple[int, str], float]:
-    from cancerllm.train.common import read_metrics_csv
+    from cancerllm.train.trainer import read_metrics_csv
     return {(r["step"], r["name"]): r["value"] for r in read_metrics_csv(run / "metrics.csv")
             if r["name"] in ("loss", "eval_loss")}
 
@@ -174,7 +174,7 @@ def test_finetune_killed_then_resumed_equals_an_uninterrupted_run(tmp_path, tiny
 
 
 def test_generation_killed_then_rerun_has_every_prediction_once_and_the_same(tmp_path, lively_model_dir, tasks_dir):
-    from cancerllm.evaluate.generation import stats_path
+    from cancerllm.evaluate.predictions import stats_path
     args = lambda out: ["eval", "generate", "--model", lively_model_dir, "--task", "diagnosis",  # noqa: E731
                         "--tasks-dir", tasks_dir, "--split", "test", "--out", out, "--batch-size", "1",
                         "--max-new-tokens", "8", "--device", "cpu", "--backend", "hf"]
@@ -197,7 +197,7 @@ def test_generation_killed_then_rerun_has_every_prediction_once_and_the_same(tmp
 
 
 def test_a_checkpoint_torn_by_a_kill_is_skipped_for_the_one_before(tmp_path):
-    from cancerllm.train.common import last_checkpoint
+    from cancerllm.train.trainer import last_checkpoint
     for step, state in [(2, '{"global_step": 2}'), (3, '{"global_step": 3, "log_hi'), (4, None)]:
         folder = tmp_path / "checkpoints" / f"checkpoint-{step}"
         folder.mkdir(parents=True)

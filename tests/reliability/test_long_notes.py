@@ -1,6 +1,6 @@
 """Long notes: a 50 MB single note through the data stages, and prompts over the token limit.
 
-The truncation rule (docs/reliability.md, `cancerllm.evaluate.generation`): a prompt over
+The truncation rule (docs/reliability.md, `cancerllm.models.generation`): a prompt over
 the task's `max_input_tokens` keeps its instruction header and its last tokens, so the
 start of the context is what is cut; each cut prompt is counted and reported.
 """
@@ -34,7 +34,7 @@ def test_a_50_mb_note_goes_through_reading_corpus_and_task_building(tmp_path):
 def test_prompts_over_the_token_limit_are_cut_counted_and_reported(tiny_engine, tmp_path):
     from fastapi.testclient import TestClient
 
-    from cancerllm.evaluate.generation import encode_prompts
+    from cancerllm.models.generation import encode_prompts
     from cancerllm.serve.http import create_app
     from cancerllm.serve.predict import predict
     from cancerllm.tasks.prompts import PromptFormat

@@ -69,7 +69,7 @@ def test_the_answer_parser_cuts_any_header_the_model_writes(raw, parsed):
 
 @pytest.mark.parametrize("kind", ["diagnose", "extract"])
 def test_injected_notes_get_answers_of_the_usual_shape(kind, tiny_engine, tmp_path, monkeypatch):
-    import cancerllm.evaluate.generation as generation
+    import cancerllm.models.generation as generation
     from cancerllm.serve.predict import predict
     seen: list[str] = []
     real = generation.generate_with_counts

@@ -181,7 +181,7 @@ def test_counterfactual_resume_skips_finished_rates_via_cli(counterfactual_run, 
         raise AssertionError("a finished rate was run again")
 
     monkeypatch.setattr("cancerllm.train.finetune.finetune", boom)
-    monkeypatch.setattr("cancerllm.evaluate.generation.generate_predictions", boom)
+    monkeypatch.setattr("cancerllm.evaluate.predictions.generate_predictions", boom)
     result = CliRunner().invoke(app, ["robust", "counterfactual", "--model", str(tiny_model_dir),
                                       "--tasks-dir", str(tasks_dir), "--out", str(out), "--rates", "0.5",
                                       "--limit-test", "4", "--batch-size", "4", "--max-new-tokens", "4", *FAST])
@@ -233,7 +233,7 @@ def test_misspell_resume_and_refusal_of_other_settings(misspell_run, tiny_model_
     def boom(*args, **kwargs):
         raise AssertionError("a finished rate was run again")
 
-    monkeypatch.setattr("cancerllm.evaluate.generation.generate_predictions", boom)
+    monkeypatch.setattr("cancerllm.evaluate.predictions.generate_predictions", boom)
     again = run_misspell(tiny_model_dir, tasks_dir, out, rates="0.3", normalize_spelling=True, limit=2,
                          batch_size=4, max_new_tokens=4)
     assert again["curves"] == summary["curves"]

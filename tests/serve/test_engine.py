@@ -51,7 +51,7 @@ def test_an_adapter_is_served_with_the_prompt_limits_it_was_trained_with(lively_
     """The sections and side a recipe chose reach the served prompt (saved beside the adapter)."""
     import shutil
 
-    from cancerllm.evaluate import generation
+    from cancerllm.models import generation
     from cancerllm.tasks.prompt_settings import PromptSettings, write_prompt_settings
     trained = tmp_path / "adapter"
     shutil.copytree(adapter_dir, trained)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from cancerllm.evaluate.generation import repeated_tail
+from cancerllm.models.generation import repeated_tail
 from cancerllm.models.loading import load_tokenizer
 from cancerllm.tasks.prompts import IGNORE_INDEX, PromptFormat
 from cancerllm.train.finetune import TaskSampling, sample_records

@@ -94,7 +94,7 @@ def test_per_task_sides_in_the_recipe():
 
 
 def test_generation_encodes_every_prompt_with_the_side_asked(fmt):
-    from cancerllm.evaluate.generation import encode_prompts
+    from cancerllm.models.generation import encode_prompts
     limit = _n(fmt, "\n".join(CONTEXT.split("\n")[:2])) + 3
     prompts = [(INS, CONTEXT)] * 3                       # the second and third too, not only the first
     ids, cut = encode_prompts(fmt.tokenizer, prompts, limit, cut="end")

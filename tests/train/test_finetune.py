@@ -10,7 +10,7 @@ from cancerllm.config import load_config
 from cancerllm.errors import InputError
 from cancerllm.models.loading import load_tokenizer
 from cancerllm.tasks.prompts import PromptFormat
-from cancerllm.train.common import PaddingCollator
+from cancerllm.train.causal_lm import PaddingCollator
 from cancerllm.train.finetune import FinetuneConfig, encode_example, finetune, finetune_per_task
 
 from tests.fixtures.data import INSTRUCTION
@@ -99,7 +99,7 @@ def test_answer_only_logits_give_the_models_own_loss(tiny_model_dir, tok):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from cancerllm.train.common import _answer_only_loss
+    from cancerllm.train.trainer import _answer_only_loss
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
     examples = [encode_example(tok, INSTRUCTION, CONTEXT, "left breast", 512),
                 encode_example(tok, INSTRUCTION, "ER positive.", "Not relevant at all here", 512)]

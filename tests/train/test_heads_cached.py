@@ -28,7 +28,7 @@ def _long_records(n: int, seed: int) -> list[dict]:
 
 
 def test_windows_cover_every_token_and_a_cap_is_counted(tiny_model_dir):
-    from cancerllm.models.heads import encode_reports
+    from cancerllm.models.windows import encode_reports
     from cancerllm.models.loading import load_tokenizer
     tok = load_tokenizer(tiny_model_dir)
     texts = [r["text"] for r in _long_records(3, 0)]
@@ -89,7 +89,7 @@ def test_cached_heads_choose_on_dev_and_learn_from_the_report_end(tmp_path):
 
 
 def test_attention_pooling_weights_windows_within_each_report():
-    from cancerllm.models.heads import WindowPool
+    from cancerllm.models.pooling import WindowPool
     pool = WindowPool(4, "attention")
     vectors = torch.randn(5, 4)
     owner = torch.tensor([0, 0, 0, 1, 1])

@@ -48,7 +48,7 @@ def test_run_folder_is_self_describing(run):
 
 
 def test_lora_trains_only_the_adapter_on_every_linear_layer(tiny_model_dir):
-    from cancerllm.train.common import load_for_training
+    from cancerllm.train.causal_lm import load_for_training
     model, _ = load_for_training(tiny_model_dir, quick_config())
     trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(("lora_A" in n or "lora_B" in n) for n in trainable)
@@ -96,7 +96,7 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, run, tiny_m
     from safetensors.torch import load_file
     from transformers import TrainerCallback
 
-    from cancerllm.train.common import read_metrics_csv
+    from cancerllm.train.trainer import read_metrics_csv
 
     class CrashAtStep3(TrainerCallback):  # after checkpoint-2 was written, before checkpoint-4
         def on_step_end(self, args, state, control, **kwargs):

@@ -11,7 +11,7 @@ import pytest
 from cancerllm.config import RECIPES_DIR, load_config
 from cancerllm.errors import ConfigError
 from cancerllm.models.tiny import TinyModelConfig
-from cancerllm.train.common import TrainerSettings, training_arguments
+from cancerllm.train.trainer import TrainerSettings, training_arguments
 from cancerllm.train.finetune import FinetuneConfig
 from cancerllm.train.pretrain import PretrainConfig
 

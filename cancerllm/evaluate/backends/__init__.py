@@ -1,1 +1,1 @@
-"""Generation backends beside the Hugging Face one (`cancerllm.evaluate.generation`): vLLM."""
+"""Generation backends beside the Hugging Face one (`cancerllm.evaluate.predictions`): vLLM."""

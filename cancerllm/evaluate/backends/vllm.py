@@ -4,7 +4,7 @@ Optional: vLLM needs a CUDA GPU and its own torch build, so it is not a dependen
 package (install it in a GPU environment: `pip install vllm`); without it `--backend vllm`
 is a one-line ConfigError. What is shared with the HF backend, so that greedy outputs are
 the same text: the prompt token ids (`encode_prompts`, one truncation rule), greedy decoding
-(temperature 0), the stop tokens (EOS and end-of-turn, `generation._eos_ids`), and the
+(temperature 0), the stop tokens (EOS and end-of-turn, `models.generation._eos_ids`), and the
 post-processing of the generated ids (cut at the first stop token, cut a repeating tail,
 decode, `PromptFormat.clean`). vLLM cannot stop a row when it starts repeating itself, so it
 may generate more tokens than HF before the same cut; the texts stay the same.
@@ -64,7 +64,7 @@ def stop_token_ids(model_dir: str | Path, tokenizer) -> list[int]:
     """The token ids that end an answer, exactly as the HF backend computes them."""
     from transformers import GenerationConfig
 
-    from cancerllm.evaluate.generation import _eos_ids
+    from cancerllm.models.generation import _eos_ids
     try:
         gen = GenerationConfig.from_pretrained(str(model_dir), local_files_only=True)
     except OSError:  # no generation_config.json: the tokenizer's EOS and end-of-turn only
@@ -81,7 +81,7 @@ def sampling_params(max_new_tokens: int, stop_ids: list[int]):
 
 def answer_from_ids(token_ids: list[int], stop_ids: set[int], tokenizer, fmt) -> tuple[str, int]:
     """(cleaned text, new tokens counted as HF counts them) from one row of generated ids."""
-    from cancerllm.evaluate.generation import repeated_tail
+    from cancerllm.models.generation import repeated_tail
     ids = list(token_ids)
     stop = next((k for k, t in enumerate(ids) if t in stop_ids), None)
     count = len(ids) if stop is None else stop + 1
@@ -125,11 +125,11 @@ class DeviceMemoryPeak:
 
 
 def run_vllm(stats, model_dir: Path, adapter_dir: Path | None, prompts: list, write, dtype: str | None) -> None:
-    """Fill `stats` and call `write(Batch)` per chunk, as `generation._run_hf` does."""
+    """Fill `stats` and call `write(Batch)` per chunk, as `cancerllm.evaluate.predictions._run_hf` does."""
     require_vllm()
     from vllm import LLM
 
-    from cancerllm.evaluate.generation import Batch, encode_prompts
+    from cancerllm.models.generation import Batch, encode_prompts
     from cancerllm.models.loading import load_tokenizer
     from cancerllm.tasks.prompts import PromptFormat
 

@@ -1,8 +1,11 @@
-"""What pre-training and instruction tuning share: config pieces, model preparation, the run.
+"""The shared run code of every training stage: config pieces, the Trainer run, its files.
 
-Both stages are thin over Hugging Face `Trainer`: they differ only in the dataset and the
-collator they hand to `run_trainer`. Everything a run leaves behind is written here, so
-the two stages' output folders look the same:
+Pre-training and instruction tuning are thin over Hugging Face `Trainer`: they differ only
+in the dataset and the collator they hand to `run_trainer` (their model and collator are
+in `cancerllm.train.causal_lm`). The staging heads (`cancerllm.train.heads`) run through
+the same `begin_run` + `train_session` with their own Trainer subclass and save their own
+model. Everything a causal-LM run leaves behind is written here, so the two stages'
+output folders look the same:
 
     OUT/config.yaml, run.json       resolved recipe, versions, seed (cancerllm.runs)
     OUT/metrics.csv                 every logged value, long format: step, epoch, name, value
@@ -15,10 +18,8 @@ the two stages' output folders look the same:
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -28,19 +29,9 @@ from transformers import Trainer, TrainerCallback
 from cancerllm.config import Config
 from cancerllm.errors import ConfigError
 from cancerllm.io import atomic_write_json
+from cancerllm.models.lora import LoraSettings
 from cancerllm.runs import start_run
-
-from cancerllm.tasks.prompts import IGNORE_INDEX  # noqa: F401 - re-exported for the stages
-
-
-class LoraSettings(Config):
-    """peft `LoraConfig` fields; "all-linear" targets every linear layer except the LM head."""
-
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.05
-    target_modules: str | list[str] = "all-linear"
-    bias: Literal["none", "all", "lora_only"] = "none"
+from cancerllm.tasks.prompts import IGNORE_INDEX
 
 
 class TrainerSettings(Config):
@@ -98,104 +89,10 @@ class TrainConfig(Config):
         return self.method == "lora" and self.lora is not None
 
 
-# ---------------------------------------------------------------- model
-
-
-def load_for_training(model_dir: str | os.PathLike, cfg: TrainConfig):
-    """(model, tokenizer) ready for `Trainer`: LoRA-wrapped, quantized or plain per `cfg`.
-
-    The tokenizer pads on the right (training); generation code loads its own, left-padded.
-    The LoRA initialisation draws from the seeded RNG, so a run is reproducible.
-    """
-    from transformers import AutoModelForCausalLM, set_seed
-
-    from cancerllm.models.loading import load_tokenizer
-    from cancerllm.offline import local_model_dir
-
-    model_dir = local_model_dir(model_dir)
-    kwargs: dict = {"local_files_only": True}
-    if cfg.model_dtype == "fast":
-        from cancerllm.models.loading import pick_device, pick_dtype
-        kwargs["dtype"] = pick_dtype(pick_device(None), "fast")
-    else:
-        kwargs["dtype"] = "auto" if cfg.model_dtype == "auto" else getattr(torch, cfg.model_dtype)
-    if cfg.quantization == "4bit":
-        kwargs["quantization_config"] = _bnb_4bit_config(cfg)
-    set_seed(cfg.seed)
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), **kwargs)
-    # No KV cache in training: useless there, clashes with checkpointing, and with a cache
-    # transformers ignores packed position_ids (the document mask of pre-training).
-    model.config.use_cache = False
-    tok = load_tokenizer(model_dir, padding_side="right")
-    if cfg.quantization == "4bit":
-        from peft import prepare_model_for_kbit_training
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=cfg.train.gradient_checkpointing)
-    if cfg.uses_lora:
-        from peft import LoraConfig, get_peft_model
-        lcfg = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                          target_modules=cfg.lora.target_modules, bias=cfg.lora.bias,
-                          task_type="CAUSAL_LM")
-        with warnings.catch_warnings():  # peft still asks for the deprecated name; not ours to fix
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
-            model = get_peft_model(model, lcfg)
-    return model, tok
-
-
-def _bnb_4bit_config(cfg: TrainConfig):
-    if not cfg.uses_lora:
-        raise ConfigError("quantization: 4bit trains a LoRA adapter on a frozen quantized base; "
-                          "it cannot be combined with method: full")
-    if not torch.cuda.is_available():
-        raise ConfigError("quantization: 4bit (QLoRA) needs a CUDA GPU (bitsandbytes); this machine "
-                          "has none. Use plain LoRA (quantization: null) on CPU.")
-    if importlib.util.find_spec("bitsandbytes") is None:
-        raise ConfigError("quantization: 4bit needs the bitsandbytes package: pip install bitsandbytes")
-    from transformers import BitsAndBytesConfig
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                              bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=torch.bfloat16)
-
-
 def count_parameters(model) -> dict[str, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"total_params": total, "trainable_params": trainable}
-
-
-# ---------------------------------------------------------------- collators
-
-
-class PaddingCollator:
-    """Pad a batch to its longest example: ids with the pad id, labels with -100, mask 0.
-
-    Examples carry their own `labels` (instruction tuning masks the prompt); without
-    labels the inputs are the labels. Padding is per batch (dynamic), never to a fixed
-    length, so short batches cost less.
-    """
-
-    def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None, side: str = "right"):
-        self.pad_token_id = pad_token_id
-        self.multiple = pad_to_multiple_of
-        self.side = side
-
-    def __call__(self, features: list[dict]) -> dict:
-        longest = max(len(f["input_ids"]) for f in features)
-        if self.multiple:
-            longest = -(-longest // self.multiple) * self.multiple
-        ids = torch.full((len(features), longest), self.pad_token_id, dtype=torch.long)
-        labels = torch.full((len(features), longest), IGNORE_INDEX, dtype=torch.long)
-        mask = torch.zeros((len(features), longest), dtype=torch.long)
-        for i, f in enumerate(features):
-            n = len(f["input_ids"])
-            span = slice(0, n) if self.side == "right" else slice(longest - n, longest)
-            ids[i, span] = torch.as_tensor(f["input_ids"])
-            labels[i, span] = torch.as_tensor(f.get("labels", f["input_ids"]))
-            mask[i, span] = 1
-        batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
-        if self.side == "left":  # positions count real tokens only, as generation computes them
-            batch["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0)
-        return batch
 
 
 # ---------------------------------------------------------------- logging
@@ -393,6 +290,33 @@ def begin_run(out_dir: str | os.PathLike, cfg: TrainConfig, resume: bool, stage:
     return start_run(out_dir, cfg, cfg.seed, stage=stage), checkpoint
 
 
+def train_session(trainer_cls: type[Trainer], model, train_dataset, eval_dataset, collator, cfg,
+                  out: Path, checkpoint: str | None = None, callbacks: list | None = None,
+                  args_extra: dict | None = None, **trainer_kwargs):
+    """Build `trainer_cls` with the recipe's `training_arguments` and OUT/metrics.csv logging,
+    train (from `checkpoint` if given) and time it: (trainer, TrainOutput, wall s, peak GPU MB).
+
+    The one Trainer run of the toolkit: `run_trainer` (pre-training, instruction tuning) and
+    `train.heads.train_one` (staging heads) differ only in what they do after it. The peak
+    is `torch.cuda.max_memory_allocated` (None on a CPU).
+    """
+    args = training_arguments(cfg, out, has_eval=eval_dataset is not None,
+                              select_best=getattr(cfg, "select_best", False), **(args_extra or {}))
+    trainer = trainer_cls(
+        model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+        data_collator=collator, callbacks=[CsvLogCallback(out / "metrics.csv"), *(callbacks or [])],
+        **trainer_kwargs)
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    wall = time.perf_counter() - t0
+    # The paper's memory figures (40 GB CPT, 7,338 MB fine-tune) are GPU peaks: record ours beside them.
+    peak_gpu_mb = round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None
+    return trainer, result, wall, peak_gpu_mb
+
+
 def run_trainer(model, tokenizer, train_dataset, eval_dataset, collator, cfg: TrainConfig,
                 out: Path, checkpoint: str | None = None, callbacks: list | None = None,
                 args_extra: dict | None = None, extra_metrics: dict | None = None,
@@ -403,21 +327,11 @@ def run_trainer(model, tokenizer, train_dataset, eval_dataset, collator, cfg: Tr
     Resuming restores model, optimizer, scheduler, RNG states and the data position, so
     a resumed run ends where an uninterrupted one would (tests/train check this).
     """
-    args = training_arguments(cfg, out, has_eval=eval_dataset is not None,
-                              select_best=getattr(cfg, "select_best", False), **(args_extra or {}))
-    trainer = CountingTrainer(
-        model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-        data_collator=collator, processing_class=tokenizer, answer_logits_only=answer_logits_only,
-        callbacks=[CsvLogCallback(out / "metrics.csv"), *(callbacks or [])])
-    cuda = torch.cuda.is_available()
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-    wall = time.perf_counter() - t0
-    # The paper's memory figures (40 GB CPT, 7,338 MB fine-tune) are GPU peaks: record ours beside them.
-    peak_gpu_mb = round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None
-
+    trainer, result, wall, peak_gpu_mb = train_session(
+        CountingTrainer, model, train_dataset, eval_dataset, collator, cfg, out, checkpoint,
+        callbacks=callbacks, args_extra=args_extra, processing_class=tokenizer,
+        answer_logits_only=answer_logits_only)
+    args = trainer.args
     final_dir = out / ("adapter" if cfg.uses_lora else "model")
     trainer.save_model(str(final_dir))  # an adapter only, for a peft model
     if eval_dataset is None:
@@ -435,7 +349,7 @@ def run_trainer(model, tokenizer, train_dataset, eval_dataset, collator, cfg: Tr
         "global_step": result.global_step,
         "epoch": trainer.state.epoch,
         "train_loss": result.training_loss,  # mean over the steps of this session
-        "last_logged_loss": _last_logged(trainer.state.log_history, "loss"),
+        "last_logged_loss": logged_value(trainer.state.log_history, "loss"),
         "eval_loss": eval_loss,
         "best_checkpoint": (os.path.relpath(trainer.state.best_model_checkpoint, out)
                             if trainer.state.best_model_checkpoint else None),
@@ -460,6 +374,7 @@ def run_trainer(model, tokenizer, train_dataset, eval_dataset, collator, cfg: Tr
     return metrics
 
 
-def _last_logged(history: list[dict], key: str) -> float | None:
+def logged_value(history: list[dict], key: str, which: int = -1) -> float | None:
+    """The `which`-th value of `key` in a Trainer's log history (default: the last), or None."""
     values = [h[key] for h in history if key in h]
-    return values[-1] if values else None
+    return values[which] if values else None
