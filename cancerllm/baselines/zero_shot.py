@@ -100,7 +100,7 @@ class ZeroShotStaging:
 
     def _context(self, text: str) -> str:
         """The report, reordered like the heads' input, cut to `max_context_tokens` tokens."""
-        from cancerllm.models.heads import reorder_sections
+        from cancerllm.data.sections import reorder_sections
         text = reorder_sections(text) if self.reorder_sections else text
         enc = self.tokenizer(text, add_special_tokens=False, truncation=True,
                              max_length=self.max_context_tokens, return_offsets_mapping=True)
