@@ -23,8 +23,6 @@ Model line-up, the paper's central claim in miniature (`recipes/demo.yaml`):
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import Field
@@ -33,7 +31,6 @@ from cancerllm.config import Config, load_config
 from cancerllm.io import atomic_write_json, atomic_write_jsonl
 from cancerllm.models.tiny import TinyModelConfig
 from cancerllm.runs import start_run
-from cancerllm.runtime import release_memory
 
 PROFILES = {"default": "demo", "smoke": "demo-smoke"}
 
@@ -86,49 +83,6 @@ class DemoConfig(Config):
     zero_shot_limit: int = 40       # staging zero-shot reports (0: skip)
     n_boot: int = 1000
     robustness: dict = {}
-
-
-class StageRunner:
-    """Runs named stages once, records wall time and peak memory of each in OUT/stages.json.
-
-    `plan` (stage names in order) lets it print an overall "stage n/N" line with an ETA
-    from the stages already timed in this or an earlier run of the same folder.
-    """
-
-    def __init__(self, out: Path, plan: list[str] | None = None, estimates: dict[str, float] | None = None):
-        self.out = out
-        self.path = out / "stages.json"
-        self.done: dict = json.loads(self.path.read_text()) if self.path.exists() else {}
-        self.plan = plan or []
-        self.estimates = estimates or {}
-        self.t_start = time.perf_counter()
-
-    def _progress(self, name: str) -> str:
-        if name not in self.plan:
-            return ""
-        i = self.plan.index(name) + 1
-        left = [s for s in self.plan[i - 1:] if s not in self.done]
-        eta = sum(self.estimates.get(s, 0.0) for s in left)
-        return f" [stage {i}/{len(self.plan)}, ~{eta / 60:.0f} min left]" if eta else f" [stage {i}/{len(self.plan)}]"
-
-    def __call__(self, name: str, fn: Callable[[], dict | None]) -> dict:
-        if name in self.done:
-            print(f"[demo] {name}: done earlier ({self.done[name]['seconds']:.1f} s), skipping", flush=True)
-            return self.done[name].get("result") or {}
-        print(f"[demo] {name} ...{self._progress(name)}", flush=True)
-        t0 = time.perf_counter()
-        result = fn() or {}
-        release_memory()
-        seconds = time.perf_counter() - t0
-        self.done[name] = {"seconds": round(seconds, 2), "peak_rss_mb": _peak_rss_mb(), "result": result}
-        atomic_write_json(self.path, self.done)
-        print(f"[demo] {name}: {seconds:.1f} s", flush=True)
-        return result
-
-
-def _peak_rss_mb() -> float:
-    import resource
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _train_summary(metrics: dict) -> dict:

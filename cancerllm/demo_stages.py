@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from cancerllm.config import load_config
-from cancerllm.demo import DemoConfig, StageRunner, _train_summary, public_documents, write_headline
+from cancerllm.demo import DemoConfig, _train_summary, public_documents, write_headline
+from cancerllm.runs import StageRunner
 from cancerllm.io import read_jsonl
 
 # Rough seconds per stage on a quiet 2-core CPU (SmolLM2 default), for the ETA line only.

@@ -937,8 +937,7 @@ class _Run:
 def run_real(out_dir: str, recipe: str = "real-smollm2", overrides: list[str] | None = None,
              data_dir: str | None = None) -> Path:
     """Run the real-data experiment into OUT (resumable) and write OUT/report.md."""
-    from cancerllm.demo import StageRunner
-    from cancerllm.runs import start_run
+    from cancerllm.runs import StageRunner, start_run
     cfg = load_config(RealConfig, recipe, overrides)
     if data_dir:
         cfg.data_dir = data_dir
