@@ -66,7 +66,8 @@ def public_documents(cfg: PublicText, out: Path) -> dict:
     Reads `../shared/data`-style folders when present; a missing source is skipped and
     reported, so the demo also runs where there is no public data.
     """
-    from cancerllm.real_data import CorpusSources, corpus_documents, prepare_tcga, resolve_data_dir
+    from cancerllm.experiments.real.config import CorpusSources
+    from cancerllm.experiments.real.data import corpus_documents, prepare_tcga, resolve_data_dir
     try:
         data_dir = resolve_data_dir(cfg.data_dir)
     except Exception as exc:  # noqa: BLE001 - no public data here: the demo goes on without it
