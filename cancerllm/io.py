@@ -1,4 +1,4 @@
-"""Small file helpers every stage shares: atomic writes and append-as-you-go JSONL.
+"""Small file helpers every stage shares: atomic writes, append-as-you-go JSONL, Markdown tables.
 
 Atomic writes (temp file in the same folder + fsync + rename) mean a kill never leaves a
 half-written file that looks complete. Append-only JSONL outputs are the opposite case:
@@ -175,3 +175,19 @@ class JsonlAppender:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def markdown_table_lines(header: list, rows: Iterable[list], align: str = "") -> list[str]:
+    """A Markdown (GitHub) table as lines: header, separator, one line per row (cells str()'d).
+
+    `align` has one letter per column, "r" for a right-aligned column (`---:`); a column
+    without a letter, or with any other letter, is left-aligned (`---`).
+    """
+    sep = ["---:" if i < len(align) and align[i] == "r" else "---" for i in range(len(header))]
+    return ["| " + " | ".join(str(c) for c in header) + " |", "|" + "|".join(sep) + "|",
+            *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)]
+
+
+def markdown_table(header: list, rows: Iterable[list], align: str = "") -> str:
+    """`markdown_table_lines` joined, ending in a newline."""
+    return "\n".join(markdown_table_lines(header, rows, align)) + "\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cancerllm.experiments.real.config import RealConfig
 from cancerllm.experiments.real.scoring import ANCHOR, headline
-from cancerllm.io import atomic_write_text
+from cancerllm.io import atomic_write_text, markdown_table_lines
 
 
 def _cell(d: dict | None) -> str:
@@ -17,23 +17,21 @@ def _cell(d: dict | None) -> str:
 
 
 def _field_table(result: dict, fields: list[str], key: str = "coarse") -> list[str]:
-    head = ["| system | " + " | ".join(fields) + " |", "|---" * (len(fields) + 1) + "|"]
     any_sys = next(iter(result["systems"].values()))
-    ns = " | ".join(f"n={any_sys['fields'][f]['n']} ({any_sys['fields'][f]['n_reported']} reported)"
-                    for f in fields)
-    rows = [f"| *labelled reports* | {ns} |"]
+    ns = [f"n={any_sys['fields'][f]['n']} ({any_sys['fields'][f]['n_reported']} reported)" for f in fields]
+    rows = [["*labelled reports*", *ns]]
     for name, s in result["systems"].items():
-        rows.append(f"| {name} | " + " | ".join(_cell(s["fields"][f][key]) for f in fields) + " |")
-    return head + rows
+        rows.append([name, *(_cell(s["fields"][f][key]) for f in fields)])
+    return markdown_table_lines(["system", *fields], rows)
 
 
 def _t14_table(t14: dict) -> list[str]:
-    lines = ["| system | T1–T4 macro F1 | macro AUROC (one-vs-rest) | n |", "|---|---|---|---:|"]
+    rows = []
     for name, t in t14.items():
         auc = "–" if t.get("auroc") is None else f"{t['auroc']:.3f}" + (
             f" [{t['auroc_ci'][0]:.3f}, {t['auroc_ci'][1]:.3f}]" if t.get("auroc_ci") else "")
-        lines.append(f"| {name} | {_cell(t)} | {auc} | {t['n']} |")
-    return lines
+        rows.append([name, _cell(t), auc, t["n"]])
+    return markdown_table_lines(["system", "T1–T4 macro F1", "macro AUROC (one-vs-rest)", "n"], rows, "lllr")
 
 
 def _settings_lines(cfg: RealConfig, info: dict) -> list[str]:
@@ -88,18 +86,18 @@ FIELD_TITLES = {"pT": "T", "pN": "N"}
 def _staging_table(head: dict, fields: list[str]) -> list[str]:
     """The one staging table: every system, macro F1 [95 % CI] per field, T1-T4 AUROC, cost."""
     cols = [FIELD_TITLES.get(f, f) for f in fields]
-    lines = ["| system | " + " | ".join(cols) + " | T1–T4 AUROC | reports | seconds | peak RSS (MB) |",
-             "|---" * (len(fields) + 1) + "|---:|---:|---:|---:|"]
-    any_sys = next(iter(head["systems"].values()), None)
-    if any_sys:
-        lines.append("| *labelled test reports (n)* | " + " | ".join(str(any_sys[f]["n"]) for f in fields)
-                     + " | | | | |")
+    rows = []
     for key, e in head["systems"].items():
         auc = "–" if e["T_auroc"] is None else f"{e['T_auroc']:.3f}" + (
             f" [{e['T_auroc_ci'][0]:.3f}, {e['T_auroc_ci'][1]:.3f}]" if e.get("T_auroc_ci") else "")
         mem = "–" if e["peak_rss_mb"] is None else f"{e['peak_rss_mb']:.0f}"
-        lines.append(f"| {key} | " + " | ".join(_cell(e[f]) for f in fields)
-                     + f" | {auc} | {e['n_reports']} | {e['seconds']:.0f} | {mem} |")
+        rows.append([key, *(_cell(e[f]) for f in fields), auc, e["n_reports"], f"{e['seconds']:.0f}", mem])
+    lines = markdown_table_lines(["system", *cols, "T1–T4 AUROC", "reports", "seconds", "peak RSS (MB)"], rows,
+                                 "l" * (len(fields) + 1) + "rrrr")
+    any_sys = next(iter(head["systems"].values()), None)
+    if any_sys:  # the n row, its cost cells left blank
+        lines.insert(2, "| *labelled test reports (n)* | " + " | ".join(str(any_sys[f]["n"]) for f in fields)
+                     + " | | | | |")
     return lines
 
 
@@ -113,8 +111,8 @@ def _confusions(result: dict, fields: list[str]) -> list[str]:
                 continue
             labs = conf["labels"]
             lines += [f"{FIELD_TITLES.get(f, f)}, **{name}** (rows gold, columns predicted):", "",
-                      "| gold \\ pred | " + " | ".join(labs) + " |", "|---" * (len(labs) + 1) + "|"]
-            lines += [f"| {g} | " + " | ".join(str(v) for v in row) + " |" for g, row in zip(labs, conf["matrix"])]
+                      *markdown_table_lines(["gold \\ pred", *labs],
+                                            ([g, *row] for g, row in zip(labs, conf["matrix"])))]
             lines.append("")
     return lines
 
@@ -148,12 +146,11 @@ def write_report(out: Path, cfg: RealConfig, stages: dict, scores: dict, info: d
               f"{reg['n_reports']} of them in our test split, so our AUROC CI is wide.", ""]
     lines += _settings_lines(cfg, info)
     if info.get("perplexity"):
+        rows = [[name, f"{p['perplexity']:.2f}", f"{p['bits_per_byte']:.3f}", p["n_predicted"], p["n_texts"],
+                 p["dtype"], f"{p['seconds']:.0f}"] for name, p in info["perplexity"].items()]
         lines += ["## Domain adaptation: perplexity on the TCGA test reports", "",
-                  "| model | perplexity | bits/byte | predicted tokens | texts | dtype | seconds |",
-                  "|---|---:|---:|---:|---:|---|---:|"]
-        for name, p in info["perplexity"].items():
-            lines.append(f"| {name} | {p['perplexity']:.2f} | {p['bits_per_byte']:.3f} | {p['n_predicted']} | "
-                         f"{p['n_texts']} | {p['dtype']} | {p['seconds']:.0f} |")
+                  *markdown_table_lines(["model", "perplexity", "bits/byte", "predicted tokens", "texts", "dtype",
+                                         "seconds"], rows, "lrrrrlr")]
         lines += ["", "Perplexity per token compares only models sharing a tokenizer (SmolLM2 before/after); "
                   "bits per byte compares the tiny model too.", ""]
     lines += ["## Staging on the TCGA test reports", "",
@@ -191,17 +188,16 @@ def write_report(out: Path, cfg: RealConfig, stages: dict, scores: dict, info: d
     if not scores["by_cancer_type"]:
         lines.append("No cancer type reaches the threshold.")
     for ctype, d in scores["by_cancer_type"].items():
+        rows = [[name, _cell(d["t14"][name]), *(_cell(s["fields"][f]["coarse"]) for f in fields)]
+                for name, s in d["scores"]["systems"].items()]
         lines += [f"**{ctype}** (n = {d['n']}), registry gold, coarse macro F1; T1–T4 column = Kefeli task:", "",
-                  "| system | T1–T4 | " + " | ".join(fields) + " |", "|---" * (len(fields) + 2) + "|"]
-        for name, s in d["scores"]["systems"].items():
-            lines.append(f"| {name} | {_cell(d['t14'][name])} | "
-                         + " | ".join(_cell(s["fields"][f]["coarse"]) for f in fields) + " |")
-        lines.append("")
+                  *markdown_table_lines(["system", "T1–T4", *fields], rows), ""]
     small = {k: v for k, v in info["test_types"].items() if v < cfg.min_group_n}
     lines += ["Types below the threshold (test n): " + ", ".join(f"{k} {v}" for k, v in small.items()) + ".", ""]
     lines += ["## Systems", ""] + [f"- **{k}**: {v}" for k, v in info["systems"].items()]
-    lines += ["", "## Stages", "", "| stage | seconds | peak RSS (MB) |", "|---|---:|---:|"]
-    lines += [f"| {k} | {v['seconds']:.1f} | {v['peak_rss_mb']:.0f} |" for k, v in stages.items()]
+    lines += ["", "## Stages", "", *markdown_table_lines(
+        ["stage", "seconds", "peak RSS (MB)"],
+        ([k, f"{v['seconds']:.1f}", f"{v['peak_rss_mb']:.0f}"] for k, v in stages.items()), "lrr")]
     lines += [f"| **total** | **{total:.1f}** | |", "",
               "Files: `scores.json` (everything above, with label lists and confusion matrices), "
               "`staging/{registry,mention}/staging_report.md`, `predictions/*.jsonl`, `perplexity/*.json`.", ""]
