@@ -8,7 +8,7 @@ A small grid - window pooling x learning rate x epochs - is trained on the 620 t
 reports; the setting with the best dev headline macro F1 (the heads' own validation
 scores, coarse) is scored once on the 207 test reports: macro F1 per field with
 bootstrap CIs (`cancerllm.evaluate.staging_report.score_systems`) and T1-T4 AUROC
-(`cancerllm.real_data.t14_scores`), registry gold, as in `report real`.
+(`cancerllm.experiments.real.scoring.t14_scores`), registry gold, as in `report real`.
 
 Without CUDA it prints "skipped: no CUDA device", writes a JSON saying so and exits 0.
 
@@ -56,7 +56,8 @@ def main(out=None, model: str = "models/smollm2-135m", data_dir: str | None = No
     from cancerllm.evaluate.staging_report import score_systems
     from cancerllm.io import atomic_write_jsonl, read_jsonl
     from cancerllm.models.heads import MultiTaskHeads
-    from cancerllm.real_data import prepare_tcga, resolve_data_dir, t14_scores
+    from cancerllm.experiments.real.data import prepare_tcga, resolve_data_dir
+    from cancerllm.experiments.real.scoring import t14_scores
     from cancerllm.train.heads import train_heads
     work = Path(tempfile.mkdtemp(prefix="cancerllm-heads-lora-"))
     prepare_tcga(resolve_data_dir(data_dir), work / "data", FIELDS)

@@ -49,7 +49,7 @@ TRAIN_STEPS = 4
 
 
 def _demo(smoke: bool):
-    from cancerllm.demo import DemoConfig
+    from cancerllm.experiments.demo.config import DemoConfig
     cfg = DemoConfig()
     if smoke:
         from cancerllm.models.tiny import TinyModelConfig

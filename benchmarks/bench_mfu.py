@@ -60,7 +60,7 @@ def tiny_model(smoke: bool):
     import torch
     from transformers import MistralConfig, MistralForCausalLM
 
-    from cancerllm.demo import DemoConfig
+    from cancerllm.experiments.demo.config import DemoConfig
     demo = DemoConfig()  # the recipe's defaults: the model block and vocab_size
     m = demo.model
     shape = dict(hidden_size=m.hidden_size, intermediate_size=m.intermediate_size,

@@ -93,7 +93,7 @@ def train_speed(tok_dir: Path, packed_dir: Path, steps: int, smoke: bool) -> dic
     from datasets import load_from_disk
     from peft import LoraConfig, get_peft_model
 
-    from cancerllm.demo import DemoConfig
+    from cancerllm.experiments.demo.config import DemoConfig
     from cancerllm.models.tiny import TinyModelConfig, init_tiny_model
     from cancerllm.train.pretrain import PackedBlockCollator
 

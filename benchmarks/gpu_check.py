@@ -67,7 +67,8 @@ def _small_model() -> Path:
 def _records(n: int = 64) -> list[dict]:
     """Phenotype-style prompts whose contexts are the first n real TCGA pathology reports."""
     from cancerllm.data.tcga import load_tcga_reports
-    from cancerllm.real_data import TCGA_FOLDER, resolve_data_dir
+    from cancerllm.experiments.real.config import TCGA_FOLDER
+    from cancerllm.experiments.real.data import resolve_data_dir
     from cancerllm.tasks.registry import get_task
     reports = load_tcga_reports(resolve_data_dir(None) / TCGA_FOLDER).records[:n]
     spec = get_task("phenotype")

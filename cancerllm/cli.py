@@ -81,7 +81,7 @@ def demo(out: str = typer.Option("runs/demo", "--output", help="Run folder for e
          recipe: str = typer.Option(None, help="Demo recipe (name in recipes/ or a path); overrides --profile."),
          override: list[str] = typer.Argument(None, help="key=value overrides of the recipe.")):
     """Run the whole pipeline on the embedded default; writes OUT/report.md and OUT/headline.json."""
-    from cancerllm.demo import run_demo
+    from cancerllm.experiments.demo.run import run_demo
     report = run_demo(out, recipe, override or [], profile=profile)
     typer.echo(f"report: {report}")
 

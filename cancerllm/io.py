@@ -1,7 +1,9 @@
-"""Small file helpers every stage shares: atomic writes and append-as-you-go JSONL.
+"""Small file helpers every stage shares: atomic writes, append-as-you-go JSONL, Markdown tables.
 
 Atomic writes (temp file in the same folder + fsync + rename) mean a kill never leaves a
-half-written file that looks complete. Append-only JSONL outputs are the opposite case:
+half-written file that looks complete: `atomic_write_text/json/jsonl` for an output held in
+memory, `AtomicJsonl` (one file) and `AtomicJsonlFiles` (one per split) for a JSONL
+output streamed record by record. Append-only JSONL outputs are the opposite case:
 each line is flushed when done, and a torn last line is dropped on resume.
 
 Every file these helpers create is private to its owner (mode 0600 by default, `mode`
@@ -72,40 +74,98 @@ def atomic_write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> Path
     )
 
 
-class AtomicJsonlFiles:
-    """Several JSONL outputs written side by side (one per split), complete or absent.
+class AtomicJsonl:
+    """One JSONL output written record by record, complete or absent.
 
-    `with AtomicJsonlFiles({"train": path, ...}) as out: out["train"].write(line)`
-    writes into hidden temp files beside the targets, created private (`mode`); on
-    success they are renamed into place; on any failure (an exception, a KeyboardInterrupt)
-    they are deleted, so a crash never leaves note text in a hidden `.tmp` file.
+    `with AtomicJsonl(path) as out: out.write(record)` streams into a hidden temp file
+    beside the target (`.NAME.tmp`, created with `mode`, private by default); on success it
+    is flushed, fsync'd and renamed into place; on any failure (an exception, a
+    KeyboardInterrupt) it is deleted, so a crash never leaves note text in a hidden `.tmp`
+    file. `count`: the records written.
+    """
+
+    def __init__(self, path: str | os.PathLike, mode: int = PRIVATE):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
+        self.mode = mode
+        self.count = 0
+        self._fh = None
+
+    def open(self) -> "AtomicJsonl":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open_private(self.tmp, self.mode)
+        return self
+
+    def write(self, record: dict) -> None:
+        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        """Flush, fsync and close the temp file (the target is untouched until `commit`)."""
+        if self._fh is not None and not self._fh.closed:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+
+    def commit(self) -> Path:
+        self.close()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "AtomicJsonl":
+        return self.open()
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None:
+            self.discard()
+            return
+        try:
+            self.commit()
+        except BaseException:
+            self.discard()
+            raise
+
+
+class AtomicJsonlFiles:
+    """Several JSONL outputs written side by side (one per split), all complete or absent.
+
+    `with AtomicJsonlFiles({"train": path, ...}) as out: out["train"].write(record)`: one
+    `AtomicJsonl` per target; every temp file is closed before any is renamed into place,
+    and on any failure all of them are deleted.
     """
 
     def __init__(self, paths: dict[str, str | os.PathLike], mode: int = PRIVATE):
-        self.paths = {k: Path(v) for k, v in paths.items()}
-        self.tmp = {k: p.with_name(f".{p.name}.tmp") for k, p in self.paths.items()}
-        self.mode = mode
-        self.handles: dict = {}
+        self.files = {k: AtomicJsonl(v, mode) for k, v in paths.items()}
 
-    def __enter__(self) -> dict:
+    def __enter__(self) -> dict[str, AtomicJsonl]:
         try:
-            for k, p in self.tmp.items():
-                p.parent.mkdir(parents=True, exist_ok=True)
-                self.handles[k] = open_private(p, self.mode)
+            for f in self.files.values():
+                f.open()
         except BaseException:
             self.__exit__(OSError, None, None)
             raise
-        return self.handles
+        return self.files
 
     def __exit__(self, exc_type, *exc) -> None:
-        for h in self.handles.values():
-            h.close()
+        files = list(self.files.values())
         if exc_type is None:
-            for k, p in self.tmp.items():
-                os.replace(p, self.paths[k])
+            try:
+                for f in files:
+                    f.close()
+            except BaseException:
+                for f in files:
+                    f.discard()
+                raise
+            for f in files:
+                f.commit()
         else:
-            for p in self.tmp.values():
-                p.unlink(missing_ok=True)
+            for f in files:
+                f.discard()
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:
@@ -175,3 +235,19 @@ class JsonlAppender:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def markdown_table_lines(header: list, rows: Iterable[list], align: str = "") -> list[str]:
+    """A Markdown (GitHub) table as lines: header, separator, one line per row (cells str()'d).
+
+    `align` has one letter per column, "r" for a right-aligned column (`---:`); a column
+    without a letter, or with any other letter, is left-aligned (`---`).
+    """
+    sep = ["---:" if i < len(align) and align[i] == "r" else "---" for i in range(len(header))]
+    return ["| " + " | ".join(str(c) for c in header) + " |", "|" + "|".join(sep) + "|",
+            *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)]
+
+
+def markdown_table(header: list, rows: Iterable[list], align: str = "") -> str:
+    """`markdown_table_lines` joined, ending in a newline."""
+    return "\n".join(markdown_table_lines(header, rows, align)) + "\n"

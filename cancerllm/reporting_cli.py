@@ -1,7 +1,7 @@
 """CLI of the reports that run several stages end to end (`cancerllm report ...`).
 
 `report real` is the real-data experiment (TCGA pathology reports, cancer abstracts,
-SmolLM2-135M): a thin shell over `cancerllm.real_data.run_real`.
+SmolLM2-135M): a thin shell over `cancerllm.experiments.real.run.run_real`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,6 @@ def real_cmd(
     override: list[str] = typer.Argument(None, help="key=value recipe overrides, e.g. pretrain.max_train_blocks=80."),
 ):
     """Real-data experiment: perplexity before/after continued pre-training, staging on TCGA test."""
-    from cancerllm.real_data import run_real
+    from cancerllm.experiments.real.run import run_real
     report = run_real(out, recipe, override or [], data_dir=data_dir)
     typer.echo(f"report: {report}")

@@ -1,20 +1,24 @@
 """Self-describing run folders: resolved config, library versions, seed, metrics.
 
 Every stage that produces something calls `start_run` so its output folder says how it
-was made; `write_metrics` writes the metrics JSON atomically.
+was made; `write_metrics` writes the metrics JSON atomically. `StageRunner` runs the named
+stages of a multi-stage job (the demo, the real-data report) once each, resumably.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import platform
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cancerllm.io import atomic_write_json, atomic_write_text
+from cancerllm.runtime import release_memory
 
 TRACKED = ["cancerllm", "torch", "transformers", "peft", "datasets", "accelerate",
            "tokenizers", "nltk", "scikit-learn", "numpy"]
@@ -64,3 +68,46 @@ def start_run(out_dir: str | Path, config: Any, seed: int | None = None, stage: 
 
 def write_metrics(out_dir: str | Path, metrics: dict, name: str = "metrics.json") -> Path:
     return atomic_write_json(Path(out_dir) / name, metrics)
+
+
+class StageRunner:
+    """Runs named stages once, records wall time and peak memory of each in OUT/stages.json.
+
+    `plan` (stage names in order) lets it print an overall "stage n/N" line with an ETA
+    from the stages already timed in this or an earlier run of the same folder.
+    """
+
+    def __init__(self, out: Path, plan: list[str] | None = None, estimates: dict[str, float] | None = None):
+        self.out = out
+        self.path = out / "stages.json"
+        self.done: dict = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.plan = plan or []
+        self.estimates = estimates or {}
+        self.t_start = time.perf_counter()
+
+    def _progress(self, name: str) -> str:
+        if name not in self.plan:
+            return ""
+        i = self.plan.index(name) + 1
+        left = [s for s in self.plan[i - 1:] if s not in self.done]
+        eta = sum(self.estimates.get(s, 0.0) for s in left)
+        return f" [stage {i}/{len(self.plan)}, ~{eta / 60:.0f} min left]" if eta else f" [stage {i}/{len(self.plan)}]"
+
+    def __call__(self, name: str, fn: Callable[[], dict | None]) -> dict:
+        if name in self.done:
+            print(f"[demo] {name}: done earlier ({self.done[name]['seconds']:.1f} s), skipping", flush=True)
+            return self.done[name].get("result") or {}
+        print(f"[demo] {name} ...{self._progress(name)}", flush=True)
+        t0 = time.perf_counter()
+        result = fn() or {}
+        release_memory()
+        seconds = time.perf_counter() - t0
+        self.done[name] = {"seconds": round(seconds, 2), "peak_rss_mb": _peak_rss_mb(), "result": result}
+        atomic_write_json(self.path, self.done)
+        print(f"[demo] {name}: {seconds:.1f} s", flush=True)
+        return result
+
+
+def _peak_rss_mb() -> float:
+    import resource
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

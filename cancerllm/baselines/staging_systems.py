@@ -66,7 +66,7 @@ def _load_heads(model_dir, device) -> Predict:
 
 
 def _load_cached_heads(model_dir, _device) -> Predict:
-    from cancerllm.train.heads_cached import CachedHeadsModel
+    from cancerllm.models.cached_heads import CachedHeadsModel
     return CachedHeadsModel.from_pretrained(model_dir).predict_texts
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import os
 import re
 import tempfile
@@ -167,7 +166,7 @@ def build_corpus(inputs: list[str], out_dir: str | os.PathLike, cfg: CorpusConfi
     # Private (0600) temp files, renamed when complete, deleted on any failure (io.AtomicJsonlFiles).
     with AtomicJsonlFiles({s: out / "clean" / f"{s}.jsonl" for s in ("train", "validation")}) as handles:
         for split, rec in clean_documents(read_inputs(inputs, cfg, reports), cfg, stats, exclude):
-            handles[split].write(json.dumps(rec, ensure_ascii=False) + "\n")
+            handles[split].write(rec)
     summary = {
         "read": stats.read, "empty_or_short": stats.empty_or_short,
         "exact_duplicates": stats.exact_duplicates, "near_duplicates": stats.near_duplicates,

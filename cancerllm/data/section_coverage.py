@@ -14,6 +14,7 @@ import re
 from collections import Counter
 
 from cancerllm.data.section_names import DIAGNOSIS_INPUT, SECTIONS, TREATMENT_INPUT
+from cancerllm.io import markdown_table_lines
 
 _CANDIDATE = re.compile(r"^[ \t]*(?:\d{1,3}[.)][ \t]*)?(?:\*\*|__)?([A-Za-z][A-Za-z /&()-]{1,40}?)(?:\*\*|__)?[ \t]*:",
                         re.MULTILINE)
@@ -66,12 +67,13 @@ def format_coverage(report: dict) -> str:
     """The report as a few Markdown tables for the terminal."""
     n = report["n_notes"]
     lines = [f"{n} notes read from {report['notes']}, {report['n_skipped']} skipped; records: "
-             f"diagnosis {report['records']['diagnosis']}, treatment {report['records']['treatment']}", "",
-             "| section | notes without it | spellings seen (count) |", "|---|---:|---|"]
+             f"diagnosis {report['records']['diagnosis']}, treatment {report['records']['treatment']}", ""]
+    rows = []
     for key in list(report["notes_without"]) + [k for k in report["headers_seen"] if k not in report["notes_without"]]:
         spellings = ", ".join(f"{h} ({c})" for h, c in list(report["headers_seen"].get(key, {}).items())[:6])
         missing = report["notes_without"].get(key)
-        lines.append(f"| {key} | {'-' if missing is None else f'{missing} of {n}'} | {spellings or '-'} |")
+        rows.append([key, "-" if missing is None else f"{missing} of {n}", spellings or "-"])
+    lines += markdown_table_lines(["section", "notes without it", "spellings seen (count)"], rows, "lrl")
     if report["unrecognised_headers"]:
         lines += ["", "Line-start headers not recognised (add them with --sections my_headers.yaml):",
                   ", ".join(f"{h} ({c})" for h, c in report["unrecognised_headers"].items())]

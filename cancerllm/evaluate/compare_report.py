@@ -26,7 +26,7 @@ from pathlib import Path
 
 from cancerllm.evaluate.scoring import (DEFAULT_N_BOOT, bootstrap_distribution, paired_bootstrap,
                                         percentile_ci)
-from cancerllm.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from cancerllm.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, markdown_table
 
 SCORE_COLUMNS = [("exact_match", "EM"), ("bleu2", "BLEU-2"), ("rouge_l", "ROUGE-L")]
 PARTS = [("precision", "P"), ("recall", "R"), ("f1", "F1")]
@@ -180,12 +180,6 @@ def paired_table(results: dict, pairs: list[tuple[str, str]], n_boot: int = DEFA
     return header, rows, raw
 
 
-def _markdown(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
 def _csv(header: list[str], rows: list[list[str]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -295,7 +289,7 @@ def write_comparison(results: dict, out_dir: str | os.PathLike, config: dict | N
 
     def table(stem: str, title: str, header, rows) -> None:
         written[f"{stem}.csv"] = atomic_write_text(out / f"{stem}.csv", _csv(header, rows))
-        md_parts.append(f"### {title}\n\n{_markdown(header, rows)}")
+        md_parts.append(f"### {title}\n\n{markdown_table(header, rows)}")
 
     tables = paper_tables()
     for task in task_order(results):

@@ -52,7 +52,7 @@ from pathlib import Path
 from cancerllm.errors import InputError
 from cancerllm.evaluate.normalize import analysis_tokens, reference_tokens
 from cancerllm.evaluate.scoring import coco_rouge_l, read_paired_inputs, check_ids
-from cancerllm.io import atomic_write_jsonl, atomic_write_text
+from cancerllm.io import atomic_write_jsonl, atomic_write_text, markdown_table
 
 CATEGORIES = ("incomplete", "redundant", "irrelevant", "repeated", "abbreviation", "other")
 IRRELEVANT_MAX_ROUGE_L = 0.2
@@ -308,11 +308,11 @@ def _rows(report: ErrorReport) -> list[dict]:
 
 def format_counts_markdown(report: ErrorReport) -> str:
     """Counts per task and category; shares are of the wrong predictions only."""
-    lines = ["| task | category | count | % of errors |", "|---|---|---:|---:|"]
+    rows = []
     for row in _rows(report):
         share = "" if row["share_of_errors"] is None else f"{row['share_of_errors']:.2f}"
-        lines.append(f"| {row['task']} | {row['category']} | {row['count']} | {share} |")
-    return "\n".join(lines) + "\n"
+        rows.append([row["task"], row["category"], row["count"], share])
+    return markdown_table(["task", "category", "count", "% of errors"], rows, "llrr")
 
 
 def write_error_report(report: ErrorReport, out_dir: str | os.PathLike) -> dict[str, Path]:

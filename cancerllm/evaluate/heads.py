@@ -127,10 +127,11 @@ def format_scores(metrics: dict) -> str:
     """A small Markdown table of the per-field macro F1 values (x100) of one evaluation."""
     def pct(d: dict) -> str:
         return "-" if d["macro_f1"] is None else f"{d['macro_f1']:.1f}"
+    from cancerllm.io import markdown_table_lines
     s = metrics["systems"][metrics["system"]]
-    rows = ["| field | n | coarse macro F1 | reported-only | fine macro F1 |", "|---|---|---|---|---|"]
-    for f, d in s["fields"].items():
-        rows.append(f"| {f} | {d['n']} | {pct(d['coarse'])} | {pct(d['reported'])} | {pct(d['fine'])} |")
+    rows = markdown_table_lines(["field", "n", "coarse macro F1", "reported-only", "fine macro F1"],
+                                ([f, d["n"], pct(d["coarse"]), pct(d["reported"]), pct(d["fine"])]
+                                 for f, d in s["fields"].items()))
     rows.append(f"\nheadline (mean coarse macro F1 over {', '.join(metrics['headline_fields'])}): "
                 f"{pct(s['headline'])}")
     return "\n".join(rows)

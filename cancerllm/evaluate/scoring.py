@@ -52,6 +52,7 @@ from rapidfuzz.distance import LCSseq
 
 from cancerllm.errors import ConfigError, InputError, RecordError
 from cancerllm.evaluate.normalize import reference_tokens, standard_tokens
+from cancerllm.io import markdown_table
 
 MODES = ("reference", "standard")
 METRICS = ("exact_match", "bleu2", "rouge_l", "rouge1_set")
@@ -335,10 +336,10 @@ def score_files(pred_path: str | os.PathLike, ref_path: str | os.PathLike,
 
 def format_aggregate(agg: dict) -> str:
     """A Markdown table of one aggregate, laid out like the paper's Tables 2-4."""
-    head = "| metric | precision | recall | f1 |\n|---|---:|---:|---:|\n"
-    rows = "".join(f"| {m} | {agg[m]['precision']:.2f} | {agg[m]['recall']:.2f} | "
-                   f"{agg[m]['f1']:.2f} |\n" for m in METRICS)
-    return (f"mode: {agg['mode']}, instances: {agg['n']}\n\n{head}{rows}\n"
+    table = markdown_table(["metric", "precision", "recall", "f1"],
+                           ([m, f"{agg[m]['precision']:.2f}", f"{agg[m]['recall']:.2f}", f"{agg[m]['f1']:.2f}"]
+                            for m in METRICS), "lrrr")
+    return (f"mode: {agg['mode']}, instances: {agg['n']}\n\n{table}\n"
             f"average F1 (EM, BLEU-2, ROUGE-L): {agg['average_f1']:.2f}\n")
 
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from cancerllm.data.pathology import read_reports
 from cancerllm.errors import InputError
-from cancerllm.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from cancerllm.io import atomic_write_json, atomic_write_jsonl, atomic_write_text, markdown_table_lines
 from cancerllm.schema.staging import COARSE, FIELDS, FINE, HEADLINE_FIELDS, NR, to_coarse
 
 VARIANTS = ("coarse", "fine", "reported")
@@ -261,13 +261,11 @@ def to_markdown(result: dict, shares: dict[str, float] | None = None, by_difficu
              f"Brackets: {ci} % percentile bootstrap CI ({result['n_boot']} resamples, seed {result['seed']}).", "",
              f"Headline = mean coarse macro F1 over {', '.join(result['headline_fields'])}; "
              "M is reported apart (mostly NR, dominated by the rare M1).", "",
-             "| system | headline |", "|---|---|"]
-    lines += [f"| {name} | {_cell(s['headline'])} |" for name, s in result["systems"].items()]
-    lines += ["", "| system | field | n | coarse (NR incl.) | reported only | fine |", "|---|---|---|---|---|---|"]
-    for name, s in result["systems"].items():
-        for f, d in s["fields"].items():
-            lines.append(f"| {name} | {f} | {d['n']} ({d['n_reported']} reported) | {_cell(d['coarse'])} | "
-                         f"{_cell(d['reported'])} | {_cell(d['fine'])} |")
+             *markdown_table_lines(["system", "headline"],
+                                   ([name, _cell(s["headline"])] for name, s in result["systems"].items()))]
+    rows = [[name, f, f"{d['n']} ({d['n_reported']} reported)", _cell(d["coarse"]), _cell(d["reported"]),
+             _cell(d["fine"])] for name, s in result["systems"].items() for f, d in s["fields"].items()]
+    lines += ["", *markdown_table_lines(["system", "field", "n", "coarse (NR incl.)", "reported only", "fine"], rows)]
     lines += ["", "## Label lists averaged over", ""]
     first = next(iter(result["systems"].values()), None)
     for name, s in result["systems"].items():
@@ -282,18 +280,17 @@ def to_markdown(result: dict, shares: dict[str, float] | None = None, by_difficu
                 if not conf:
                     continue
                 labs = conf["labels"]
-                lines += ["", f"**{name} / {f}**", "", "| gold \\ pred | " + " | ".join(labs) + " |",
-                          "|---" * (len(labs) + 1) + "|"]
-                lines += [f"| {g} | " + " | ".join(str(x) for x in row) + " |" for g, row in zip(labs, conf["matrix"])]
+                lines += ["", f"**{name} / {f}**", "",
+                          *markdown_table_lines(["gold \\ pred", *labs],
+                                                ([g, *row] for g, row in zip(labs, conf["matrix"])))]
     if shares:
-        lines += ["", "## Difficulty tags (share of reports)", "", "| tag | share |", "|---|---|"]
-        lines += [f"| {t} | {100 * v:.1f} % |" for t, v in shares.items()]
+        lines += ["", "## Difficulty tags (share of reports)", "",
+                  *markdown_table_lines(["tag", "share"], ([t, f"{100 * v:.1f} %"] for t, v in shares.items()))]
     if by_difficulty:
         systems = list(result["systems"])
-        lines += ["", "## Headline by difficulty tag (no CI)", "", "| tag | n | " + " | ".join(systems) + " |",
-                  "|---" * (len(systems) + 2) + "|"]
-        lines += [f"| {t} | {d['n']} | " + " | ".join(_fmt(d.get(s)) for s in systems) + " |"
-                  for t, d in by_difficulty.items()]
+        lines += ["", "## Headline by difficulty tag (no CI)", "",
+                  *markdown_table_lines(["tag", "n", *systems], ([t, d["n"], *(_fmt(d.get(s)) for s in systems)]
+                                                                 for t, d in by_difficulty.items()))]
     return "\n".join(lines) + "\n"
 
 

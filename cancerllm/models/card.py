@@ -32,6 +32,7 @@ from pathlib import Path
 import yaml
 
 from cancerllm.errors import InputError
+from cancerllm.io import markdown_table_lines
 
 HASHED = ("*.safetensors", "*.bin", "config.json", "adapter_config.json", "heads_config.json",
           "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "merges.txt")
@@ -161,10 +162,9 @@ def card_text(model_dir: Path, run: Path, base_model: str | None, base_name: str
     rows = [(k, train[k]) for k in ("global_step", "epoch", "train_loss", "eval_loss", "tokens_per_s",
                                     "useful_tokens_per_s", "wall_time_s") if train.get(k) is not None]
     if rows or metrics:
-        lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
-        lines += [f"| training: {k} | {_fmt_metric(v)} |" for k, v in rows]
-        lines += [f"| {k} | {_fmt_metric(v)} |" for k, v in (metrics or {}).items()]
-        lines.append("")
+        table = [*([f"training: {k}", _fmt_metric(v)] for k, v in rows),
+                 *([k, _fmt_metric(v)] for k, v in (metrics or {}).items())]
+        lines += ["## Metrics", "", *markdown_table_lines(["metric", "value"], table), ""]
     if (run / "config.yaml").is_file():
         lines += ["## Recipe (resolved config)", "", "```yaml",
                   scrub_paths((run / "config.yaml").read_text(encoding="utf-8")).strip(), "```", ""]

@@ -3,7 +3,7 @@
 `pool_hidden` takes each window's last non-pad token (or a masked mean), `pool_chunks` /
 `WindowPool` combine the windows of a report (max, mean or learned attention). Shared by
 the LoRA heads (`cancerllm.models.heads`) and the cached-feature heads
-(`cancerllm.train.heads_cached`).
+(`cancerllm.models.cached_heads`).
 """
 
 from __future__ import annotations

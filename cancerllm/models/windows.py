@@ -4,7 +4,7 @@
 overlapping windows of `max_length` tokens, at most `max_chunks` per report, and reports
 what was cut (`window_coverage`); `HeadsCollator` flattens the windows of a batch of
 reports into one padded tensor. Used by the LoRA heads (`cancerllm.models.heads`, its
-training in `cancerllm.train.heads`) and the cached-feature heads (`cancerllm.train.heads_cached`).
+training in `cancerllm.train.heads`) and the cached-feature heads (`cancerllm.models.cached_heads`).
 """
 
 from __future__ import annotations

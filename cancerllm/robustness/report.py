@@ -20,7 +20,7 @@ import json
 import os
 from pathlib import Path
 
-from cancerllm.io import atomic_write_json, atomic_write_text
+from cancerllm.io import atomic_write_json, atomic_write_text, markdown_table
 from cancerllm.robustness.bed_common import short_path
 
 SCORE_COLUMNS = [("exact_match", "EM"), ("bleu2", "BLEU-2"), ("rouge_l", "ROUGE-L")]
@@ -59,11 +59,6 @@ def rate_label(rate: float) -> str:
 
 def percent(x: float | None, digits: int = 1) -> str:
     return "–" if x is None else f"{100 * x:.{digits}f}%"
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
 
 
 def csv_table(header: list[str], rows: list[list[str]]) -> str:

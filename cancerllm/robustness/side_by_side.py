@@ -18,9 +18,8 @@ import os
 from pathlib import Path
 
 from cancerllm.errors import ConfigError, InputError
-from cancerllm.io import atomic_write_json, atomic_write_text
-from cancerllm.robustness.report import (PARTS, SCORE_COLUMNS, _write_table, markdown_table, percent,
-                                         rate_label)
+from cancerllm.io import atomic_write_json, atomic_write_text, markdown_table
+from cancerllm.robustness.report import PARTS, SCORE_COLUMNS, _write_table, percent, rate_label
 
 
 def read_run(path: str | os.PathLike) -> dict:

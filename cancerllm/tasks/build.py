@@ -11,7 +11,6 @@ reason` (never note text) beside the record counts.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections import Counter
@@ -45,7 +44,7 @@ def build_task(corpus_dir: str | os.PathLike | None, out_dir: str | os.PathLike,
         for rec in spec.build(None if corpus_dir is None else str(corpus_dir), reports, **opts):
             split = assign_split(str(rec.get("patient_id", rec["id"])), seed)
             rec["split"] = split
-            handles[split].write(json.dumps(rec, ensure_ascii=False) + "\n")
+            handles[split].write(rec)
             counts[split] += 1
     if save_hf and sum(counts.values()):
         _save_hf(out_dir, spec.name)

@@ -15,17 +15,15 @@ renamed), so a killed run leaves no partial file that looks finished.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from cancerllm.data.deid.core import Deidentifier
 from cancerllm.errors import InputError
-from cancerllm.io import atomic_write_json
+from cancerllm.io import AtomicJsonl, atomic_write_json
 from cancerllm.runs import versions
 
 DROP_FIELDS = frozenset({"phi"})
@@ -127,20 +125,13 @@ def deidentify(input: str | os.PathLike, out: str | os.PathLike, text_field: str
     deid = Deidentifier(date_shift_seed)
     totals: Counter = Counter()
     n_written = n_changed = 0
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")  # 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for doc in stream:
-                rec = deidentify_record(doc, deid, text_field, id_field, patient_field)
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                totals.update(rec["deid"])
-                n_written += 1
-                n_changed += bool(rec["deid"])
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with AtomicJsonl(out) as fh:  # private (0600) temp file, renamed when complete, deleted on failure
+        for doc in stream:
+            rec = deidentify_record(doc, deid, text_field, id_field, patient_field)
+            fh.write(rec)
+            totals.update(rec["deid"])
+            n_written += 1
+            n_changed += bool(rec["deid"])
     read = stream.report
     summary = {
         "input": str(input), "output": str(out), "records_read": read.n_read, "records_written": n_written,

@@ -9,10 +9,8 @@ only when complete, so an interrupted run never leaves a file that looks finishe
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import random
-import tempfile
 from pathlib import Path
 
 from cancerllm.data.synth.case import Case, sample_case
@@ -23,35 +21,10 @@ from cancerllm.data.synth.note_history import oral_or_endocrine
 from cancerllm.data.synth.pathology import write_reports
 from cancerllm.data.synth.people import make_person
 from cancerllm.data.synth.phenotypes import select_sentences
-from cancerllm.io import atomic_write_json
+from cancerllm.io import AtomicJsonlFiles, atomic_write_json
 
 GENERATOR_VERSION = "1.0"
 FILES = ("patients", "notes", "pathology", "phenotypes")
-
-
-class _AtomicJsonl:
-    """A JSONL file written line by line to a temp file, renamed over the target on commit."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        fd, self.tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        self.fh = os.fdopen(fd, "w", encoding="utf-8")
-        self.count = 0
-
-    def write(self, record: dict) -> None:
-        self.fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.count += 1
-
-    def commit(self) -> None:
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
-        self.fh.close()
-        os.chmod(self.tmp, 0o644)  # mkstemp creates 0600; the corpus is meant to be shared
-        os.replace(self.tmp, self.path)
-
-    def discard(self) -> None:
-        self.fh.close()
-        Path(self.tmp).unlink(missing_ok=True)
 
 
 def _timeline(course: Course, rng: random.Random, start: dt.date) -> tuple[dict, list[dt.date]]:
@@ -125,18 +98,12 @@ def generate(out_dir: str | os.PathLike, patients: int = 200, seed: int = 0) -> 
     """Write patients/notes/pathology/phenotypes JSONL and manifest.json; return record counts."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    writers = {name: _AtomicJsonl(out / f"{name}.jsonl") for name in FILES}
-    try:
+    # the corpus is synthetic and meant to be shared: 0644, not the private default
+    with AtomicJsonlFiles({name: out / f"{name}.jsonl" for name in FILES}, mode=0o644) as writers:
         for i in range(patients):
             for name, records in patient_records(i, seed).items():
                 for rec in records:
                     writers[name].write(rec)
-    except BaseException:
-        for w in writers.values():
-            w.discard()
-        raise
-    for w in writers.values():
-        w.commit()
     counts = {name: w.count for name, w in writers.items()}
     atomic_write_json(out / "manifest.json", {"generator": "cancerllm.data.synth", "version": GENERATOR_VERSION,
                                               "seed": seed, "patients": patients, "counts": counts})

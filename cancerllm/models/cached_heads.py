@@ -15,6 +15,10 @@ The layer, the window pooling, the learning rate and the number of epochs are ch
 the **dev** split (multi-task: mean dev macro F1 over the fields; single-task: per field);
 heads are trained on train only. Not supported: fine classes, fine-tuning the encoder
 (that is the LoRA mode, `cancerllm.train.heads`).
+
+It sits in models/ (not train/) because the fitted model, its save format and its
+prediction are what serving and the staging-system registry load; its small training
+loop (a grid of head fits on cached arrays, no Trainer) comes with it, sklearn-style.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ a typo there would only surface minutes into `./run demo`."""
 import pytest
 
 from cancerllm.config import load_config
-from cancerllm.demo import PROFILES, DemoConfig
-from cancerllm.demo_stages import plan
+from cancerllm.experiments.demo.config import PROFILES, DemoConfig
+from cancerllm.experiments.demo.stages import plan
 from cancerllm.train.finetune import FinetuneConfig
 from cancerllm.train.heads import HeadsTrainConfig
 from cancerllm.train.pretrain import PretrainConfig

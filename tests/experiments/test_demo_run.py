@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from cancerllm.demo import run_demo
+from cancerllm.experiments.demo.run import run_demo
 
 TOY = ["patients=40", "eval_limits={phenotype: 12, diagnosis: 3, treatment: 3}", "robustness={}", "heads=null",
        "n_boot=20", "base.overrides=[max_train_blocks=16]", "cpt.overrides=[max_train_blocks=8]",

@@ -1,5 +1,5 @@
 """The demo's stages, in order: data, base, continued pre-training, perplexity, instruction
-tuning, comparison, staging, robustness, report (see `cancerllm.demo` for the line-up).
+tuning, comparison, staging, robustness, report (see `cancerllm.experiments.demo.run` for the line-up).
 
 Each stage is a closure handed to `StageRunner`, which skips it when an earlier run of
 the same folder finished it; every stage calls the function its CLI command wraps.
@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 from cancerllm.config import load_config
-from cancerllm.demo import DemoConfig, StageRunner, _train_summary, public_documents, write_headline
-from cancerllm.io import read_jsonl
+from cancerllm.experiments.demo.config import DemoConfig, PublicText
+from cancerllm.io import atomic_write_jsonl, read_jsonl
+from cancerllm.runs import StageRunner
 
 # Rough seconds per stage on a quiet 2-core CPU (SmolLM2 default), for the ETA line only.
 ESTIMATES = {"import_base": 30, "synth": 2, "tasks": 5, "public_text": 10, "corpus": 20, "pack": 20,
@@ -52,48 +53,40 @@ def plan(cfg: DemoConfig) -> list[str]:
     return names
 
 
-def run_all(cfg: DemoConfig, p: Paths) -> Path:
-    stage = StageRunner(p.out, plan(cfg), ESTIMATES)
-    _data_stages(cfg, p, stage)
-    base = _base_stages(cfg, p, stage)
-    _cpt_stages(cfg, p, stage, base)
-    _finetune_stages(cfg, p, stage, base)
-    _evaluation_stages(cfg, p, stage, base)
-    _staging_stages(cfg, p, stage)
-    _robustness_stages(cfg, p, stage)
-    _artefacts(cfg, p, base)
-    write_headline(p.out, cfg, _base_name(cfg))
-    from cancerllm.report import write_demo_report
-    from cancerllm.view import write_run_html
-    report = write_demo_report(p.out, cfg)
-    write_run_html(p.out)  # report.html beside report.md: every figure embedded, predictions browsable
-    return report
+def train_summary(metrics: dict) -> dict:
+    keys = ("train_loss", "eval_loss", "global_step", "wall_time_s", "tokens", "useful_tokens",
+            "tokens_per_s", "useful_tokens_per_s", "padding_share", "trainable_params", "total_params",
+            "best_checkpoint", "tasks")
+    return {k: metrics[k] for k in keys if k in metrics}
 
 
-def _artefacts(cfg: DemoConfig, p: Paths, base: Path) -> None:
-    """Figures from the run's files (loss curves, staging heatmaps and forest plot) and model cards."""
-    from cancerllm.evaluate.figures import loss_curves, write_run_figures
-    from cancerllm.models.card import write_model_card
-    runs = {name: d for name, d in (("CPT", p.cpt_run), ("IT from base", p.it_base), ("IT from base+CPT", p.it_cpt))
-            if (d / "metrics.csv").is_file()}
-    if runs:
-        loss_curves(runs, p.out / "eval" / "loss_curves.png")
-    write_run_figures(p.out)
-    data = (f"synthetic oncology clinic notes and pathology reports ({cfg.patients} patients, seed {cfg.seed}, "
-            "made by `cancerllm data synth`)" + ("; continued pre-training also on public TCGA train-split "
-                                                 "pathology reports and cancer abstracts" if cfg.public_text.tcga_train else ""))
-    for run in (p.cpt_run, p.it_base, p.it_cpt):
-        if run.is_dir():
-            write_model_card(run, base, base_name=_base_name(cfg), data=data,
-                             deidentified="synthetic notes (no real patients); public TCGA reports are de-identified at source")
+def public_documents(cfg: PublicText, out: Path) -> dict:
+    """OUT/public.jsonl (TCGA train reports + abstracts) and OUT/tcga_test.jsonl; counts.
+
+    Reads `../shared/data`-style folders when present; a missing source is skipped and
+    reported, so the demo also runs where there is no public data.
+    """
+    from cancerllm.experiments.real.config import CorpusSources
+    from cancerllm.experiments.real.data import corpus_documents, prepare_tcga, resolve_data_dir
+    try:
+        data_dir = resolve_data_dir(cfg.data_dir)
+    except Exception as exc:  # noqa: BLE001 - no public data here: the demo goes on without it
+        atomic_write_jsonl(out / "public.jsonl", [])
+        return {"skipped": str(exc)}
+    tcga_dir = out / "tcga"
+    info = prepare_tcga(data_dir, tcga_dir, ["pT"]) if cfg.tcga_train else {}
+    sources = CorpusSources(tcga_train=cfg.tcga_train, hallmarks_of_cancer=cfg.hallmarks_of_cancer,
+                            medical_abstracts=cfg.medical_abstracts)
+    docs = []
+    for doc_id, patient, text in corpus_documents(data_dir, tcga_dir, sources):
+        if cfg.max_documents is not None and len(docs) >= cfg.max_documents:
+            break
+        docs.append({"id": doc_id, "patient_id": patient or doc_id, "text": text})
+    atomic_write_jsonl(out / "public.jsonl", docs)
+    return {"documents": len(docs), "tcga": info.get("counts", {})}
 
 
-def _base_name(cfg: DemoConfig) -> str:
-    return {"smollm2": "SmolLM2-135M-Instruct", "tiny": "tiny Mistral (trained in this run)"}.get(
-        cfg.base_model, Path(cfg.base_model).name)
-
-
-def _data_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> None:
+def data_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> None:
     from cancerllm.data.corpus import CorpusConfig, build_corpus
     ccfg = CorpusConfig(**{"seed": cfg.seed, **cfg.corpus})
 
@@ -117,7 +110,7 @@ def _data_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> None:
     stage("corpus", corpus)
 
 
-def _base_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> Path:
+def base_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> Path:
     """The base model directory (trained here for `tiny`, imported once for `smollm2`)."""
     from cancerllm.data.corpus import CorpusConfig, pack_corpus
     block = CorpusConfig(**{"seed": cfg.seed, **cfg.corpus})
@@ -136,7 +129,7 @@ def _base_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> Path:
 
         def base():
             pcfg = load_config(PretrainConfig, cfg.base.recipe, cfg.base.overrides)
-            return _train_summary(pretrain(p.init, p.corpus / "packed", p.base_run, pcfg, resume=True))
+            return train_summary(pretrain(p.init, p.corpus / "packed", p.base_run, pcfg, resume=True))
 
         stage("tokenizer", tokenizer)
         stage("init_model", init_model)
@@ -160,12 +153,12 @@ def _resolve_base(cfg: DemoConfig, stage: StageRunner) -> Path:
     return out
 
 
-def _cpt_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) -> None:
+def cpt_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) -> None:
     from cancerllm.train.pretrain import PretrainConfig, pretrain
 
     def cpt():
         pcfg = load_config(PretrainConfig, cfg.cpt.recipe, cfg.cpt.overrides)
-        return _train_summary(pretrain(base, p.corpus / "packed", p.cpt_run, pcfg, resume=True, merge=True))
+        return train_summary(pretrain(base, p.corpus / "packed", p.cpt_run, pcfg, resume=True, merge=True))
 
     def perplexity():
         from cancerllm.evaluate.perplexity import evaluate_perplexity
@@ -194,13 +187,13 @@ def _cpt_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) -> No
     stage("perplexity", perplexity)
 
 
-def _finetune_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) -> None:
+def finetune_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) -> None:
     from cancerllm.train.finetune import FinetuneConfig, finetune
 
     def it(model_dir: Path, run: Path):
         def fn():
             fcfg = load_config(FinetuneConfig, cfg.finetune.recipe, cfg.finetune.overrides)
-            return _train_summary(finetune(model_dir, p.tasks, run, "all", fcfg, resume=True))
+            return train_summary(finetune(model_dir, p.tasks, run, "all", fcfg, resume=True))
         return fn
 
     stage("finetune_base", it(base, p.it_base))
@@ -216,7 +209,7 @@ SYSTEMS = {"zero_shot": "zero-shot base", "it": "base+IT", "cpt_it": "base+CPT+I
            "floor": "majority", "rules": "rules"}
 
 
-def _evaluation_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) -> None:
+def evaluation_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) -> None:
     def compare():
         from cancerllm.evaluate.compare import ModelRef, compare_models
         ft = _finetune_cfg(cfg)
@@ -273,13 +266,14 @@ def _compare_summary(results: dict, p: Paths, cfg: DemoConfig) -> dict:
     return out
 
 
-def _staging_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> None:
-    from cancerllm.train.heads import HeadsTrainConfig, load_splits, train_heads
+def staging_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> None:
+    from cancerllm.data.pathology import load_splits
+    from cancerllm.train.heads import HeadsTrainConfig, train_heads
     pathology = p.data / "pathology.jsonl"
 
     def heads():
         hcfg = load_config(HeadsTrainConfig, cfg.heads.recipe, cfg.heads.overrides)
-        return _train_summary(train_heads(p.cpt, pathology, p.heads, hcfg, resume=True))
+        return train_summary(train_heads(p.cpt, pathology, p.heads, hcfg, resume=True))
 
     def single():
         hcfg = load_config(HeadsTrainConfig, cfg.heads.recipe, cfg.heads.overrides)
@@ -333,7 +327,7 @@ def _staging_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> None:
     stage("evaluate_staging", evaluate)
 
 
-def _robustness_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> None:
+def robustness_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> None:
     """Small-rate versions of the two testbeds (the full curves: `cancerllm robust ...`)."""
     if not cfg.robustness:
         return

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from cancerllm.train.heads_cached import CachedHeadsConfig, CachedHeadsModel, cache_key, encode_cached
+from cancerllm.models.cached_heads import CachedHeadsConfig, CachedHeadsModel, cache_key, encode_cached
 
 TINY = dict(max_length=32, overlap=8, encoder_layers=2, feature_layers=[1, 2], dtype="float32", batch_windows=4,
             pooling_grid=["max", "attention"], lr_grid=[1e-1], epochs_grid=[50, 150], dropout=0.0)

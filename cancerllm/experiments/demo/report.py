@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cancerllm.io import atomic_write_text
+from cancerllm.io import atomic_write_text, markdown_table_lines
 
 TRAIN_STAGES = {"train_base": "tiny base (full-parameter, stand-in for a general base model)",
                 "train_cpt": "continued pre-training (LoRA, merged)",
@@ -18,16 +18,11 @@ TRAIN_STAGES = {"train_base": "tiny base (full-parameter, stand-in for a general
                 "train_heads": "multi-task staging heads (LoRA encoder)"}
 
 
-def _table(header: list[str], rows: list[list]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|",
-            *("| " + " | ".join(str(c) for c in r) + " |" for r in rows)]
-
-
 def _stages(stages: dict) -> list[str]:
     rows = [[n, f"{i['seconds']:.1f}", f"{i['peak_rss_mb']:.0f}"] for n, i in stages.items()]
     rows.append(["**total**", f"**{sum(i['seconds'] for i in stages.values()):.1f}**", ""])
     return ["## Stages (wall time, peak resident memory of the process so far)", "",
-            *_table(["stage", "seconds", "peak RSS (MB)"], rows), ""]
+            *markdown_table_lines(["stage", "seconds", "peak RSS (MB)"], rows), ""]
 
 
 def _training(stages: dict) -> list[str]:
@@ -41,7 +36,7 @@ def _training(stages: dict) -> list[str]:
                          fmt("padding_share", "{:.1%}"), fmt("trainable_params", "{:,}")])
     if not rows:
         return []
-    return ["## Training", "", *_table(["stage", "steps", "train loss", "eval loss", "tokens/s",
+    return ["## Training", "", *markdown_table_lines(["stage", "steps", "train loss", "eval loss", "tokens/s",
                                         "useful tokens/s", "padding", "trainable params"], rows), "",
             "Useful tokens are the loss-bearing ones: every block token in pre-training, response "
             "tokens only in instruction tuning.", ""]
@@ -51,7 +46,7 @@ def _task_counts(tasks_dir: Path) -> list[str]:
     summary = json.loads((tasks_dir / "summary.json").read_text())["counts"]
     rows = [[t, c["train"], c["validation"], c["test"]] for t, c in summary.items()]
     return ["## Task datasets (records per split; patients never cross splits)", "",
-            *_table(["task", "train", "validation", "test"], rows), ""]
+            *markdown_table_lines(["task", "train", "validation", "test"], rows), ""]
 
 
 def _include(path: Path, title: str, shift: int = 1) -> list[str]:
@@ -88,14 +83,14 @@ def _headline(out: Path) -> list[str]:
              f"peak resident memory {_f(h.get('peak_rss_mb'), '{:.0f}')} MB. Average F1 (x100) on the test split "
              f"({', '.join(f'{t} n={n[t]}' for t in tasks if t in n)}); the last column scores phenotype on the "
              "records whose answer is not \"Not relevant\" only.", "",
-             *_table(["system", *tasks, "phenotype, answered records"], rows), ""]
+             *markdown_table_lines(["system", *tasks, "phenotype, answered records"], rows), ""]
     lines += _claims(h, tasks)
     ppl = h.get("perplexity") or {}
     prow = [[name, _f(v.get("before")), _f(v.get("after")), _f(100 * v["change"], "{:+.1f} %"), v.get("n_texts", "")]
             for name, v in ppl.items() if isinstance(v, dict) and "before" in v]
     if prow:
         lines += ["Held-out perplexity before and after continued pre-training (first tokens of each document):", "",
-                  *_table(["held-out text", "before CPT", "after CPT", "change", "documents"], prow), ""]
+                  *markdown_table_lines(["held-out text", "before CPT", "after CPT", "change", "documents"], prow), ""]
     return lines
 
 

@@ -1,0 +1,165 @@
+"""The package's layout keeps its shape: no import cycles between packages, small files,
+every module importable on its own.
+
+- Import graph: every `import` / `from ... import` of a cancerllm module, at module level
+  or inside a function (a lazy import is still a dependency), is an edge between the two
+  packages (`cancerllm.data`, `cancerllm.tasks`, ...; a top-level module is its own
+  node). A cycle between packages fails, naming one import on each side.
+- No file in cancerllm/ over MAX_LINES lines.
+- Each module is imported first thing in a fresh interpreter (a child forked from one
+  that has loaded only third-party libraries), so an import that works only because
+  another module happened to be imported before it fails here.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+import textwrap
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG = ROOT / "cancerllm"
+MAX_LINES = 450
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PKG.rglob("*.py"))}
+
+
+def package_of(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) >= 2 and (PKG / parts[1]).is_dir():
+        return ".".join(parts[:2])
+    return module
+
+
+def imports_of(module: str, path: Path, known: set[str]) -> set[str]:
+    """cancerllm modules imported anywhere in `path` (relative imports resolved)."""
+    out: set[str] = set()
+    here = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(here[:len(here) - node.level + 1] + ([node.module] if node.module else []))
+            names = [base] + [f"{base}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        out.update(n for n in names if n in known and n != module)
+    return out
+
+
+def package_edges() -> dict[tuple[str, str], list[str]]:
+    """(package a, package b) -> the imports `module -> module` that make a depend on b."""
+    mods = modules()
+    edges: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for name, path in mods.items():
+        for target in imports_of(name, path, set(mods)):
+            a, b = package_of(name), package_of(target)
+            if a != b:
+                edges[(a, b)].append(f"{name} -> {target}")
+    return edges
+
+
+def find_cycle(edges) -> list[str] | None:
+    graph = defaultdict(set)
+    for a, b in edges:
+        graph[a].add(b)
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_the_cycle_finder_finds_a_planted_cycle():
+    edges = {("cancerllm.a", "cancerllm.b"): ["x"], ("cancerllm.b", "cancerllm.c"): ["y"],
+             ("cancerllm.c", "cancerllm.a"): ["z"], ("cancerllm.c", "cancerllm.d"): ["w"]}
+    assert find_cycle(edges) == ["cancerllm.a", "cancerllm.b", "cancerllm.c", "cancerllm.a"]
+    assert find_cycle({("cancerllm.a", "cancerllm.b"): ["x"]}) is None
+
+
+def test_no_import_cycle_between_packages():
+    edges = package_edges()
+    cycle = find_cycle(edges)
+    if cycle:
+        steps = [f"{a} -> {b} (e.g. {edges[(a, b)][0]})" for a, b in zip(cycle, cycle[1:])]
+        pytest.fail("import cycle between packages:\n  " + "\n  ".join(steps))
+
+
+def test_no_file_in_the_package_is_over_the_line_limit():
+    long = {str(p.relative_to(ROOT)): n for p in PKG.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert not long, f"files over {MAX_LINES} lines (split them by job): {long}"
+
+
+CHILD = textwrap.dedent("""
+    import os, sys, importlib, traceback
+    for lib in ("torch", "transformers", "peft", "datasets", "accelerate", "sklearn", "numpy", "typer",
+                "fastapi", "pydantic", "yaml", "tqdm"):
+        try:
+            importlib.import_module(lib)
+        except ImportError:
+            pass
+    failed = []
+    for name in sys.argv[1:]:
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                importlib.import_module(name)
+                code = 0
+            except BaseException:
+                os.write(w, traceback.format_exc(limit=3).encode()[-2000:])
+                code = 1
+            os._exit(code)
+        os.close(w)
+        msg = os.read(r, 4000).decode(errors="replace")
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+        if status:
+            failed.append(name + ": " + msg.strip().splitlines()[-1] if msg.strip() else name)
+    print("\\n".join(failed))
+    sys.exit(1 if failed else 0)
+""")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_every_module_imports_first_in_a_fresh_interpreter():
+    names = [n for n in modules() if not n.endswith("__main__")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", CHILD, *names], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, "modules that fail to import on their own:\n" + proc.stdout + proc.stderr[-2000:]
