@@ -163,3 +163,17 @@ def test_every_module_imports_first_in_a_fresh_interpreter():
     proc = subprocess.run([sys.executable, "-c", CHILD, *names], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=600)
     assert proc.returncode == 0, "modules that fail to import on their own:\n" + proc.stdout + proc.stderr[-2000:]
+
+
+def test_docs_map_lists_the_rooms_in_import_order():
+    """docs/design.md's map: every room of the package, each importing only rooms above it."""
+    import re
+    text = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
+    block = text[text.index("## Map"):]
+    block = block[:block.index("```", block.index("```") + 3)]
+    listed = [f"cancerllm.{m}" for m in re.findall(r"^  ([a-z_]+)/", block, re.M)]
+    rooms = sorted(f"cancerllm.{d.name}" for d in PKG.iterdir() if (d / "__init__.py").is_file())
+    assert sorted(listed) == sorted(rooms), f"the map lists {listed}; the package has {rooms}"
+    wrong = [f"{a} imports {b} ({via[0]})" for (a, b), via in package_edges().items()
+             if a in listed and b in listed and listed.index(b) > listed.index(a)]
+    assert not wrong, "rooms importing a room listed below them in docs/design.md:\n  " + "\n  ".join(wrong)
