@@ -177,3 +177,38 @@ def test_docs_map_lists_the_rooms_in_import_order():
     wrong = [f"{a} imports {b} ({via[0]})" for (a, b), via in package_edges().items()
              if a in listed and b in listed and listed.index(b) > listed.index(a)]
     assert not wrong, "rooms importing a room listed below them in docs/design.md:\n  " + "\n  ".join(wrong)
+
+
+def repeated_blocks(files: list[Path], width: int = 6) -> list[list[tuple[str, int]]]:
+    """Places where the same `width` code lines (stripped; blank and comment lines skipped)
+    stand twice: in two files, or twice apart in one. Windows of mostly short lines
+    (closing brackets, `else:`) and pure import runs are not counted."""
+    seen: dict[tuple, list[tuple[str, int]]] = defaultdict(list)
+    for path in files:
+        lines = [(i + 1, s) for i, raw in enumerate(path.read_text(encoding="utf-8").splitlines())
+                 if (s := raw.strip()) and not s.startswith("#")]
+        for k in range(len(lines) - width + 1):
+            window = tuple(s for _, s in lines[k:k + width])
+            if sum(len(s) > 12 for s in window) < 4 or all(s.startswith(("from ", "import ")) for s in window):
+                continue
+            seen[window].append((str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
+                                 lines[k][0]))
+    out = []
+    for places in seen.values():
+        starts = sorted(places)
+        if len({f for f, _ in starts}) > 1 or any(b - a >= width for (_, a), (_, b) in zip(starts, starts[1:])):
+            out.append(starts)
+    return out
+
+
+def test_the_repeat_finder_finds_a_planted_copy(tmp_path):
+    body = "\n".join(f"value_{i} = compute_something({i}, other_argument)" for i in range(7)) + "\n"
+    (tmp_path / "a.py").write_text(body)
+    (tmp_path / "b.py").write_text("x = 1\n" + body)
+    assert repeated_blocks([tmp_path / "a.py", tmp_path / "b.py"])
+    assert not repeated_blocks([tmp_path / "a.py"])
+
+
+def test_no_block_of_six_code_lines_stands_twice_in_the_package():
+    found = repeated_blocks(sorted(PKG.rglob("*.py")))
+    assert not found, "the same 6 lines stand in several places (make one of them serve): " + str(found[:5])
