@@ -1,7 +1,8 @@
 """The demo's orchestration end to end, at toy scale (the smoke profile with tiny budgets).
 
 The numbers are not a result (the tiny model is trained for seconds); what is checked is
-that every stage runs, the report and headline.json hold every system and the paired CI,
+that every stage runs (one of them in a process of its own, as the default recipe runs
+its training stages), the report and headline.json hold every system and the paired CI,
 and a second run resumes from stages.json without redoing work.
 """
 
@@ -16,7 +17,7 @@ from cancerllm.experiments.demo.run import run_demo
 TOY = ["patients=40", "eval_limits={phenotype: 12, diagnosis: 3, treatment: 3}", "robustness={}", "heads=null",
        "n_boot=20", "base.overrides=[max_train_blocks=16]", "cpt.overrides=[max_train_blocks=8]",
        "finetune.overrides=[max_train_samples=8, train.save_steps=1, max_eval_samples=2]",
-       "perplexity={max_texts: 4}"]
+       "perplexity={max_texts: 4}", "isolate_stages=[finetune_cpt]"]
 
 
 @pytest.mark.slow
@@ -32,6 +33,9 @@ def test_the_smoke_demo_runs_every_stage_and_writes_the_headline(tmp_path, capsy
     assert headline["perplexity_before"] > 0 and headline["perplexity_after"] > 0
     assert set(headline["cpt_vs_it"]) == {"phenotype", "diagnosis", "treatment"}
     assert headline["demo_seconds"] > 0 and headline["peak_rss_mb"] > 0
+    assert stages["finetune_cpt"]["process"] == "child" and stages["finetune_cpt"]["peak_rss_mb"] > 0
+    assert "process" not in stages["finetune_base"]
+    assert (out / "train" / "it-cpt" / "adapter" / "adapter_config.json").is_file()  # the child's work
     assert (out / "report.html").is_file() and (out / "eval" / "loss_curves.png").is_file()
     assert (out / "train" / "it-cpt" / "adapter" / "README.md").is_file()       # a model card, not boilerplate
     assert "classical (TF-IDF + rule findings)" in (out / "eval" / "staging" / "staging_report.md").read_text()

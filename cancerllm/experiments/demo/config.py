@@ -59,3 +59,6 @@ class DemoConfig(Config):
     zero_shot_limit: int = 40       # staging zero-shot reports (0: skip)
     n_boot: int = 1000
     robustness: dict = {}
+    # Stages run in a process of their own, so their memory is handed back when they end
+    # (runs.StageRunner); [] runs every stage in the demo's process.
+    isolate_stages: list[str] = []

@@ -44,8 +44,13 @@ def run_demo(out_dir: str, recipe: str | None = None, overrides: list[str] | Non
     return run_all(cfg, Paths(out))
 
 
-def run_all(cfg: DemoConfig, p: Paths) -> Path:
-    stage = StageRunner(p.out, plan(cfg), ESTIMATES)
+def run_all(cfg: DemoConfig, p: Paths, stage: StageRunner | None = None) -> Path:
+    """Every stage, then the report. `cfg.isolate_stages` run each in a child process
+    (`python -m cancerllm.experiments.demo.child OUT STAGE`, see StageRunner)."""
+    import sys
+    stage = stage or StageRunner(
+        p.out, plan(cfg), ESTIMATES, isolated=set(cfg.isolate_stages),
+        child_command=lambda name: [sys.executable, "-m", "cancerllm.experiments.demo.child", str(p.out), name])
     data_stages(cfg, p, stage)
     base = base_stages(cfg, p, stage)
     cpt_stages(cfg, p, stage, base)
