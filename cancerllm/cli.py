@@ -16,7 +16,7 @@ from cancerllm.cli_options import old_spellings
 from cancerllm.data.cli import app as data_app
 from cancerllm.evaluate.cli import app as eval_app
 from cancerllm.models.cli import app as models_app
-from cancerllm.reporting_cli import app as report_app
+from cancerllm.experiments.cli import app as report_app
 from cancerllm.robustness.cli import app as robust_app
 from cancerllm.serve.cli import register as register_serving
 from cancerllm.tasks.cli import mount as mount_tasks_command

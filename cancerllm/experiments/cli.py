@@ -1,4 +1,4 @@
-"""CLI of the reports that run several stages end to end (`cancerllm report ...`).
+"""CLI of the experiments that run several stages end to end (`cancerllm report ...`; the demo is `cancerllm demo`).
 
 `report real` is the real-data experiment (TCGA pathology reports, cancer abstracts,
 SmolLM2-135M): a thin shell over `cancerllm.experiments.real.run.run_real`.
