@@ -15,11 +15,11 @@ from cancerllm.experiments.demo.config import DemoConfig, PublicText
 from cancerllm.io import atomic_write_jsonl, read_jsonl
 from cancerllm.runs import StageRunner
 
-# Rough seconds per stage on a quiet 2-core CPU (SmolLM2 default), for the ETA line only.
-ESTIMATES = {"import_base": 30, "synth": 2, "tasks": 5, "public_text": 10, "corpus": 20, "pack": 20,
-             "train_cpt": 120, "perplexity": 150, "finetune_base": 420, "finetune_cpt": 420,
-             "evaluate_compare": 420, "error_analysis": 2, "train_staging_classical": 20, "train_heads": 120, "evaluate_staging": 60,
-             "robustness_misspell": 150, "robustness_counterfactual": 200}
+# Seconds per stage of the default demo, measured on a quiet 2-core CPU (2026-12-02), for the ETA.
+ESTIMATES = {"import_base": 15, "synth": 1, "tasks": 2, "public_text": 3, "corpus": 3, "pack": 4,
+             "train_cpt": 60, "perplexity": 25, "finetune_base": 1050, "finetune_cpt": 1050,
+             "evaluate_compare": 315, "error_analysis": 1, "train_staging_classical": 20, "train_heads": 90,
+             "evaluate_staging": 10, "robustness_misspell": 140, "robustness_counterfactual": 250}
 PUBLIC_PREFIXES = ("tcga:", "hoc:", "medtc:")
 
 
