@@ -56,8 +56,16 @@ def _note_command(spec):
 
 
 def _add_task_commands() -> None:
+    import sys
+
+    from cancerllm.errors import ConfigError
     from cancerllm.tasks.registry import served_tasks
-    for spec in served_tasks():
+    try:
+        specs = served_tasks()
+    except ConfigError as exc:  # e.g. a CANCERLLM_PLUGINS module that cannot be imported: one line, no traceback
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    for spec in specs:
         app.command(spec.command)(_note_command(spec))
 
 

@@ -107,6 +107,13 @@ def test_a_plugin_task_gets_its_cli_command(toy_task):
     assert "Which side the tumour is on." in out.stdout and "--json" in out.stdout
 
 
+def test_the_cli_names_a_plugin_that_cannot_be_imported_in_one_line():
+    env = {**os.environ, "PYTHONPATH": str(REPO), registry.PLUGINS_ENV: "no_such_cancerllm_plugin"}
+    out = subprocess.run([sys.executable, "-m", "cancerllm.cli", "--help"], env=env, cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "no_such_cancerllm_plugin" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_a_plugin_that_cannot_be_imported_is_named(monkeypatch):
     from cancerllm.errors import ConfigError
     monkeypatch.setenv(registry.PLUGINS_ENV, "no_such_cancerllm_plugin")
