@@ -1,7 +1,7 @@
 """Two CPU processes (gloo) train exactly what one process trains on the same global batch.
 
 What a user scaling out relies on: `accelerate launch --num_processes 2` of continued
-pre-training and instruction tuning gives the same per-step losses as one process with the
+pre-training and instruction tuning (and, within 1 %, the staging heads) gives the same per-step losses as one process with the
 per-device batch doubled; the run folder is written once (by rank 0), not once per process;
 and a run whose worker is killed resumes from its last complete checkpoint.
 
@@ -39,7 +39,7 @@ def losses(out) -> dict[int, float]:
     return {r["step"]: r["value"] for r in read_metrics_csv(out / "metrics.csv") if r["name"] == "loss"}
 
 
-def assert_written_once(out, steps: list[int]):
+def assert_written_once(out, steps: list[int], per_device_batch: int = 2):
     """One rank wrote the run folder: one row per logged value, one checkpoint per save."""
     rows = [(r["step"], r["name"]) for r in read_metrics_csv(out / "metrics.csv")]
     assert len(rows) == len(set(rows)), "metrics.csv has rows from more than one process"
@@ -51,7 +51,7 @@ def assert_written_once(out, steps: list[int]):
         assert {p.name for p in ck.glob("rng_state*")} == {"rng_state_0.pth", "rng_state_1.pth"}
         assert len(list(ck.glob("adapter_model*"))) == 1 and (ck / "optimizer.pt").is_file()
         state = json.loads((ck / "trainer_state.json").read_text())
-        assert state["global_step"] == s and state["train_batch_size"] == 2
+        assert state["global_step"] == s and state["train_batch_size"] == per_device_batch
 
 
 def test_pretraining_on_two_processes_matches_one_and_resumes_after_a_killed_worker(
@@ -106,3 +106,41 @@ def test_instruction_tuning_on_two_processes_matches_one(tmp_path, tiny_model_di
     assert m["eval_loss"] == pytest.approx(one["eval_loss"], abs=TOL)
     assert m["useful_tokens"] == one["useful_tokens"]  # counted over both processes
     assert_written_once(two, [3])
+
+
+def _heads_runs(tmp_path, tiny_model_dir):
+    from cancerllm.train.heads import HeadsTrainConfig, train_heads
+    from tests.train.test_heads_training import FAST, pathology_records, write_jsonl
+    data = write_jsonl(tmp_path / "pathology.jsonl", pathology_records())
+    common = [o for o in FAST if not o.startswith("train.per_device_train_batch_size")]
+    common += ["model.lora.dropout=0.0", "train.max_steps=3", "train.save_steps=3"]
+    train_heads(tiny_model_dir, data, tmp_path / "one",
+                load_config(HeadsTrainConfig, "heads-tiny", [*common, "train.per_device_train_batch_size=8"]))
+    two = tmp_path / "two"
+    run = launch(["-m", "cancerllm.cli", "train", "heads", "--recipe", "heads-tiny", "--model", str(tiny_model_dir),
+                  "--data", str(data), "--output", str(two), *common, "train.per_device_train_batch_size=4"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    return losses(tmp_path / "one"), losses(two), two
+
+
+def test_heads_train_on_two_processes_and_write_once(tmp_path, tiny_model_dir):
+    """The heads run as one DDP job (not two copies): same steps, a close loss, one run folder.
+
+    Close, not equal: each process averages its own reports' class-weighted loss per field
+    and DDP averages those means, whereas one process divides by the weights of the whole
+    batch; at step 1 (no update yet) the two differ by ~0.15 % here. The exact version is
+    the strict xfail below.
+    """
+    ref, got, two = _heads_runs(tmp_path, tiny_model_dir)
+    assert sorted(got) == sorted(ref) == [1, 2, 3]
+    for step in ref:
+        assert got[step] == pytest.approx(ref[step], rel=0.01), (step, got, ref)
+    assert_written_once(two, [3], per_device_batch=4)
+
+
+@pytest.mark.xfail(strict=True, reason="heads loss is normalised per process (class-weighted mean per field); "
+                                       "one process normalises over the global batch")
+def test_heads_on_two_processes_match_one_exactly(tmp_path, tiny_model_dir):
+    ref, got, _ = _heads_runs(tmp_path, tiny_model_dir)
+    for step in ref:
+        assert got[step] == pytest.approx(ref[step], abs=TOL), (step, got, ref)
