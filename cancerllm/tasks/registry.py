@@ -77,6 +77,7 @@ PLUGINS_ENV = "CANCERLLM_PLUGINS"
 ENTRY_POINT_GROUP = "cancerllm.tasks"
 _TASKS: dict[str, TaskSpec] = {}
 _discovered: set[str] = set()
+_INSTALLED: list[tuple[str, str]] | None = None
 
 
 def register(spec: TaskSpec) -> TaskSpec:
@@ -109,16 +110,27 @@ def plugin_modules() -> list[str]:
     return [m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",") if m.strip()]
 
 
+def _installed_modules() -> list[tuple[str, str]]:
+    """(module, where it was found) of the package's task modules and the entry points: read
+    once per process (the files and installed packages do not change under a running job)."""
+    global _INSTALLED
+    if _INSTALLED is None:
+        from importlib.metadata import entry_points
+        package = Path(__file__).parent
+        found = [(f"cancerllm.tasks.{info.name}", "the cancerllm.tasks package")
+                 for info in pkgutil.iter_modules([str(package)])
+                 if info.name != "registry" and (package / f"{info.name}.py").is_file()
+                 and "register(TaskSpec(" in (package / f"{info.name}.py").read_text(encoding="utf-8")]
+        found += [(ep.value.split(":")[0], f"entry point {ep.name!r}") for ep in entry_points(group=ENTRY_POINT_GROUP)]
+        _INSTALLED = found
+    return _INSTALLED
+
+
 def discover() -> None:
-    """Import the task modules (built-in, entry points, CANCERLLM_PLUGINS); see the module doc."""
-    package = Path(__file__).parent
-    for info in pkgutil.iter_modules([str(package)]):
-        path = package / f"{info.name}.py"
-        if info.name != "registry" and path.is_file() and "register(TaskSpec(" in path.read_text(encoding="utf-8"):
-            _import(f"cancerllm.tasks.{info.name}", "the cancerllm.tasks package")
-    from importlib.metadata import entry_points
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        _import(ep.value.split(":")[0], f"entry point {ep.name!r}")
+    """Import the task modules (built-in, entry points, CANCERLLM_PLUGINS); see the module doc.
+    The environment variable is read at every call (a test or a notebook may set it late)."""
+    for module, source in _installed_modules():
+        _import(module, source)
     for module in plugin_modules():
         _import(module, PLUGINS_ENV)
 
