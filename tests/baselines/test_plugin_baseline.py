@@ -9,14 +9,13 @@ staging one next to the rules, `stage` serves it, and `eval compare` scores the 
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 
 import pytest
 
 from cancerllm.baselines import registry as baselines
 from cancerllm.baselines import staging_systems
-from cancerllm.tasks import registry
+from tests.fixtures.plugins import plugin_module
 
 PLUGIN = textwrap.dedent('''
     from cancerllm.baselines.registry import Baseline, register_baseline
@@ -36,14 +35,9 @@ PLUGIN = textwrap.dedent('''
 
 @pytest.fixture
 def plugin(tmp_path, monkeypatch):
-    (tmp_path / "toy_baseline_plugin.py").write_text(PLUGIN, encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv(registry.PLUGINS_ENV, "toy_baseline_plugin")
-    yield tmp_path
-    staging_systems._SYSTEMS.pop("always_t2", None)
-    baselines._BASELINES.pop("echo", None)
-    registry._discovered.discard("toy_baseline_plugin")
-    sys.modules.pop("toy_baseline_plugin", None)
+    with plugin_module(tmp_path, monkeypatch, "toy_baseline_plugin", PLUGIN,
+                       [(staging_systems._SYSTEMS, "always_t2"), (baselines._BASELINES, "echo")]) as root:
+        yield root
 
 
 def test_a_plugin_staging_system_is_scored_in_the_staging_report(plugin, synth_dir):

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from cancerllm.tasks import registry
+from tests.fixtures.plugins import plugin_module
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = textwrap.dedent('''
@@ -43,13 +44,8 @@ PLUGIN = textwrap.dedent('''
 
 @pytest.fixture
 def toy_task(tmp_path, monkeypatch):
-    (tmp_path / "toy_side_plugin.py").write_text(PLUGIN, encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv(registry.PLUGINS_ENV, "toy_side_plugin")
-    yield tmp_path
-    registry._TASKS.pop("toy_side", None)  # the rest of the session sees the built-in tasks only
-    registry._discovered.discard("toy_side_plugin")
-    sys.modules.pop("toy_side_plugin", None)
+    with plugin_module(tmp_path, monkeypatch, "toy_side_plugin", PLUGIN, [(registry._TASKS, "toy_side")]) as root:
+        yield root
 
 
 def _corpus(root: Path) -> Path:
