@@ -84,10 +84,11 @@ class StageRunner:
     re-enters the same job with `only=name`: every earlier stage is already recorded, so
     the child skips them, runs that one stage, records it in stages.json and stops
     (`StageFinished`). Why: a training stage's memory (model copies, optimiser state,
-    allocator arenas) then goes back to the system when it ends, instead of staying in
-    one long process and stacking up over the stages (measured in the demo: peak resident
-    memory 3.3 -> 7.1 -> 7.8 GB over CPT and the two fine-tunes in one process). The
-    recorded peak of an isolated stage is the child's own.
+    allocator arenas) then goes back to the system when it ends instead of staying with
+    the long-lived job process; the recorded peak of an isolated stage is the child's own,
+    so stages.json says which stage needs the memory. Measured in the demo (2026-12-02):
+    the demo's own process stays at 2.1-2.7 GB; a SmolLM2 fine-tune peaks at ~7 GB by
+    itself, so isolation does not lower the job's overall peak below that stage's.
     """
 
     def __init__(self, out: Path, plan: list[str] | None = None, estimates: dict[str, float] | None = None,
