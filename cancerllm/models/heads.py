@@ -221,6 +221,33 @@ class MultiTaskHeads(nn.Module):
                 total = total + self.field_weights.get(f, 1.0) * ce
         return total
 
+    def loss_terms(self, logits: dict[str, torch.Tensor], labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`loss` split into its numerators and denominators, one per field (self.fields order).
+
+        (sums, weights): sums[i] is field i's class-weighted CE summed over the labelled
+        reports, weights[i] the sum of those reports' class weights (their count without
+        class weights), so `loss` is sum_i w_i * sums[i] / weights[i]. Split because the mean
+        is over the batch: a data-parallel trainer holds only a slice of it and must divide
+        by the weights of the whole global batch (`cancerllm.train.heads.HeadsTrainer`).
+        """
+        sums, weights = [], []
+        for i, f in enumerate(self.fields):
+            target = labels[:, i]
+            labelled = target != IGNORE_INDEX
+            class_weight = getattr(self, f"class_weight_{f}")
+            sums.append(F.cross_entropy(logits[f].float(), target, weight=class_weight,
+                                        ignore_index=IGNORE_INDEX, reduction="sum"))
+            weights.append(class_weight[target[labelled]].sum() if class_weight is not None
+                           else labelled.sum().float())
+        return torch.stack(sums), torch.stack(weights).detach()
+
+    def loss_from_terms(self, sums: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """sum_i field_weight_i * sums[i] / weights[i]; a field with no weight adds nothing."""
+        field_weights = torch.tensor([self.field_weights.get(f, 1.0) for f in self.fields],
+                                     dtype=sums.dtype, device=sums.device)
+        per_field = sums / weights.to(sums.dtype).clamp(min=torch.finfo(sums.dtype).tiny)
+        return (field_weights * per_field).sum()
+
     # -- inference
 
     def encode(self, texts: list[str]) -> list[list[list[int]]]:

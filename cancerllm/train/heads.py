@@ -132,8 +132,9 @@ def build_dataset(model, records: list[dict]):
 class HeadsTrainer(Trainer):
     """`Trainer` that saves and reloads only the adapter and the heads (not the frozen base).
 
-    The two overridden methods are the Trainer's save/load hooks; the training loop,
-    optimisation, logging, checkpoint rotation and resume logic are Hugging Face's.
+    `_save` and `_load_from_checkpoint` are the Trainer's save/load hooks; `compute_loss`
+    normalises the loss over the global batch when several processes train. The training
+    loop, optimisation, logging, checkpoint rotation and resume logic are Hugging Face's.
     Single-process or DDP; FSDP/DeepSpeed checkpoint formats are not supported.
     """
 
@@ -145,6 +146,31 @@ class HeadsTrainer(Trainer):
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         (model or self.model).load_trainable(resume_from_checkpoint)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """On several processes, the training loss of the global batch, as one process has it.
+
+        The loss is a class-weighted *mean* per field. Each process holds a slice of the
+        global batch, so its own mean has the wrong denominator (off by ~0.15 % at step 1
+        in tests/distributed). Instead each process divides its weighted CE sums by the
+        class-weight sums of the whole global batch (all-reduced; constants, so no gradient
+        goes through the reduction) and multiplies by the process count, because DDP averages
+        the gradients and the Trainer averages the logged losses over processes: both then
+        equal one process's on the same global batch (as `average_tokens_across_devices`
+        does for the causal-LM token mean). One process, and evaluation, take the model's
+        own loss unchanged.
+        """
+        processes = self.accelerator.num_processes
+        if processes == 1 or not model.training or inputs.get("labels") is None:
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+        labels = inputs["labels"]
+        outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
+        heads = self.accelerator.unwrap_model(model)
+        sums, weights = heads.loss_terms(outputs["logits"], labels)
+        global_weights = self.accelerator.reduce(weights, reduction="sum")
+        loss = heads.loss_from_terms(sums, global_weights) * processes
+        return (loss, outputs) if return_outputs else loss
 
 
 def _optimizer(model, cfg: HeadsTrainConfig):

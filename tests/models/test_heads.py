@@ -161,3 +161,32 @@ def test_save_and_reload_give_the_same_predictions(heads_model, tmp_path):
         for f in FIELDS:
             assert a[f]["label"] == b[f]["label"]
             assert max(abs(a[f]["probs"][k] - b[f]["probs"][k]) for k in FINE[f]) < 1e-5
+
+
+def test_loss_normalised_by_global_weights_splits_over_processes(tiny_model_dir):
+    """Two slices of a batch, each divided by the whole batch's class weights and scaled by 2,
+    average to the whole batch's loss and gradient (what HeadsTrainer does under DDP), where
+    the average of the slices' own means does not."""
+    torch.manual_seed(1)
+    model = MultiTaskHeads.from_base(tiny_model_dir, HeadsConfig(**SMALL, fields=["pT", "ER"]), device="cpu")
+    model.set_loss_weights({"ER": 0.5}, {"pT": [0.5 + i for i in range(len(FINE["pT"]))],
+                                         "ER": [2.0, 1.0, 3.0]})
+    logits = {f: torch.randn(6, len(FINE[f]), requires_grad=True) for f in model.fields}
+    labels = torch.tensor([[0, -100], [3, -100], [1, -100], [3, 0], [2, 2], [-100, 1]])
+
+    whole = model.loss(logits, labels)
+    sums, weights = model.loss_terms(logits, labels)
+    assert model.loss_from_terms(sums, weights).item() == pytest.approx(whole.item(), rel=1e-6)
+    expected_grads = torch.autograd.grad(whole, list(logits.values()))
+
+    slices = [slice(0, 3), slice(3, 6)]  # ER is labelled on the second process only
+    terms = [model.loss_terms({f: v[s] for f, v in logits.items()}, labels[s]) for s in slices]
+    global_weights = terms[0][1] + terms[1][1]  # the all-reduce
+    per_process = [model.loss_from_terms(s, global_weights) * len(slices) for s, _ in terms]
+    ddp = sum(per_process) / len(slices)  # DDP averages gradients; the Trainer averages the logged losses
+    assert ddp.item() == pytest.approx(whole.item(), rel=1e-6)
+    for got, want in zip(torch.autograd.grad(ddp, list(logits.values())), expected_grads):
+        assert torch.allclose(got, want, atol=1e-7)
+
+    local_means = sum(model.loss({f: v[s] for f, v in logits.items()}, labels[s]) for s in slices) / 2
+    assert abs(local_means.item() - whole.item()) > 1e-2  # the per-process mean this replaces
