@@ -82,8 +82,33 @@ def load_base_model(model_dir: str | os.PathLike, purpose: str = "inference", dt
     """
     from transformers import AutoModel, AutoModelForCausalLM
     auto = AutoModel if encoder else AutoModelForCausalLM
-    return auto.from_pretrained(str(local_model_dir(model_dir)), dtype=resolve_dtype(dtype, device, purpose),
-                                local_files_only=True, **kwargs)
+    model = auto.from_pretrained(str(local_model_dir(model_dir)), dtype=resolve_dtype(dtype, device, purpose),
+                                 local_files_only=True, **kwargs)
+    contiguous_lm_head_input(model)
+    return model
+
+
+def _contiguous_first_input(module, args):
+    return (args[0].contiguous(), *args[1:]) if args and hasattr(args[0], "contiguous") else args
+
+
+def contiguous_lm_head_input(model) -> None:
+    """Make the LM head read a contiguous input (a forward pre-hook; weights untouched).
+
+    transformers slices the hidden states before the LM head (`logits_to_keep`: the last
+    position while generating), which leaves a non-contiguous 3-D view. `torch.matmul`
+    cannot fold such a view into one matrix product, so it broadcasts the head's weight to
+    the batch and copies it: for a 49k-token vocabulary, hundreds of MB per call. Measured
+    on this 2-core CPU (bf16, SmolLM2's head): 1,680 ms for the prompts of a batch of 16
+    against 4 ms with the view made contiguous first; 580 vs 40 ms for the answer positions
+    of a training batch of 4. A hook, so every model and every path (training, generation,
+    serving) gets it, and nothing about the model or its saved files changes.
+    """
+    get_head = getattr(model, "get_output_embeddings", None)
+    head = get_head() if callable(get_head) else None
+    if head is not None and not getattr(head, "_cancerllm_contiguous", False):
+        head.register_forward_pre_hook(_contiguous_first_input)
+        head._cancerllm_contiguous = True
 
 
 def load_frozen_encoder(base_model: str | os.PathLike, dtype: str | None = "auto", device: str | None = None):

@@ -49,6 +49,8 @@ def load_for_training(model_dir: str | os.PathLike, cfg: TrainConfig):
         with warnings.catch_warnings():  # peft still asks for the deprecated name; not ours to fix
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
             model = get_peft_model(model, lcfg)
+        from cancerllm.models.lora import use_bf16_adapter_compute
+        use_bf16_adapter_compute(model)  # bf16 base + fp32 adapter: train under bf16 autocast
     return model, tok
 
 

@@ -234,8 +234,8 @@ def finetune(model_dir: str | os.PathLike, tasks_dir: str | os.PathLike, out_dir
         cfg = cfg.model_copy(update={"max_seq_length": limit})
     train, val, stats = build_datasets(tok, tasks_dir, tasks, cfg)
     extra = {"train_sampling_strategy": "group_by_length"} if cfg.group_by_length else {}
-    # Left padding: every answer ends at the last position, so the loss needs the logits of the
-    # last few positions only (`train.trainer._answer_only_loss`).
+    # Left padding, as generation pads: positions count real tokens only (`position_ids`); the
+    # loss projects only the answer positions onto the vocabulary (`train.trainer._answer_only_loss`).
     collator = PaddingCollator(tok.pad_token_id, cfg.pad_to_multiple_of, side="left")
     metrics = run_trainer(model, tok, train, val, collator, cfg, out, checkpoint, callbacks,
                           args_extra=extra, extra_metrics={"tasks": stats}, answer_logits_only=True)

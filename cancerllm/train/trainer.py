@@ -74,7 +74,9 @@ class TrainConfig(Config):
     `model_dtype` is the dtype the frozen base weights are loaded in ("auto" keeps the saved
     one; "fast" is the inference policy `models.loading.pick_dtype`: bf16 on a GPU or a CPU
     with native bf16, else fp32). LoRA weights stay fp32 whatever the base (peft upcasts
-    them), so only the frozen matmuls run in bf16.
+    them); with a bf16 base the run trains under bf16 autocast, so the adapter matmuls run
+    in bf16 too while their weights, gradients and optimizer state stay fp32
+    (`models.lora.use_bf16_adapter_compute` says why).
     """
 
     method: Literal["lora", "full"] = "lora"
@@ -184,25 +186,26 @@ def _answer_only_loss(model, inputs: dict, return_outputs: bool, num_items_in_ba
     Instruction tuning puts the loss on the answer (tens of tokens) of a prompt that can be
     hundreds of tokens long, yet a plain forward computes the vocabulary logits (49k wide for
     SmolLM2) at every position, and their float copies and gradients: that was most of the
-    memory (14 GB at batch 8 x 768) and about a quarter of the compute. With left padding
-    (`PaddingCollator(side="left")`) every answer ends at the last position, so
-    `logits_to_keep=K` (the transformers forward argument) gives the logits of the last K
-    positions, K = the longest answer in the batch + 1. The loss is the same token-mean
-    cross entropy as the model's own (tests/train check equality). Hand-written because no
-    library option does this for a CPU (fused kernels such as Liger's are GPU-only).
+    memory (14 GB at batch 8 x 768) and about a quarter of the compute. transformers' forward
+    argument `logits_to_keep` takes a boolean (batch, length) mask of the positions to
+    project (`modeling_utils.slice_logits_to_keep`): here, the positions whose next token is
+    a label, so no prompt or padding position reaches the LM head, whatever the padding side
+    (the logits come back flattened, in row-major order, as do the targets). The loss is the
+    same token-mean cross entropy as the model's own (tests/train check equality).
+    Hand-written because no library option does this for a CPU (fused kernels such as
+    Liger's are GPU-only).
     """
     import torch.nn.functional as F
     labels = inputs["labels"]
-    has = (labels != IGNORE_INDEX).any(dim=0).nonzero()
-    first = int(has[0]) if len(has) else labels.shape[1] - 1
-    keep = labels.shape[1] - first + 1
+    target = labels[:, 1:]
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = target != IGNORE_INDEX
     forward = {k: v for k, v in inputs.items() if k != "labels"}
     outputs = model(**forward, logits_to_keep=keep, use_cache=False)
-    logits = outputs.logits[:, :-1].float()
-    target = labels[:, labels.shape[1] - keep + 1:]
+    logits = outputs.logits.float()
     reduction = "sum" if num_items_in_batch is not None else "mean"
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1).to(logits.device),
-                           ignore_index=IGNORE_INDEX, reduction=reduction)
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target[keep[:, :-1]].to(logits.device),
+                           reduction=reduction)
     if num_items_in_batch is not None:
         loss = loss / num_items_in_batch
     return (loss, outputs) if return_outputs else loss
@@ -239,6 +242,7 @@ def training_arguments(cfg: TrainConfig, out_dir: Path, has_eval: bool, select_b
     """
     from transformers import TrainingArguments
     t = cfg.train
+    bf16 = t.bf16 or extra.pop("bf16", False)
     from cancerllm.train.report_to import resolve_report_to
     report_to = resolve_report_to(t.report_to, out_dir)  # local files under OUT only
     select_best = select_best and has_eval
@@ -246,7 +250,7 @@ def training_arguments(cfg: TrainConfig, out_dir: Path, has_eval: bool, select_b
     eval_steps = (t.save_steps if select_best else t.eval_steps) if eval_strategy == "steps" else None
     if select_best:
         extra.update(load_best_model_at_end=True, metric_for_best_model="eval_loss", greater_is_better=False)
-    if (t.bf16 or t.fp16) and not torch.cuda.is_available():
+    if (bf16 or t.fp16) and not torch.cuda.is_available():
         if t.fp16:
             raise ConfigError("train.fp16 needs a CUDA GPU; on a CPU use train.bf16 or neither")
         extra.setdefault("use_cpu", True)  # transformers' switch for bf16 autocast on a CPU
@@ -262,7 +266,7 @@ def training_arguments(cfg: TrainConfig, out_dir: Path, has_eval: bool, select_b
         learning_rate=t.learning_rate, num_train_epochs=t.num_train_epochs, max_steps=t.max_steps,
         warmup_steps=t.warmup_steps, lr_scheduler_type=t.lr_scheduler_type,
         weight_decay=t.weight_decay, optim=t.optim, max_grad_norm=t.max_grad_norm,
-        bf16=t.bf16, fp16=t.fp16,
+        bf16=bf16, fp16=t.fp16,
         activation_checkpointing=t.gradient_checkpointing,
         logging_steps=t.logging_steps, logging_first_step=True,
         eval_strategy=eval_strategy, eval_steps=eval_steps,
@@ -327,6 +331,12 @@ def run_trainer(model, tokenizer, train_dataset, eval_dataset, collator, cfg: Tr
     Resuming restores model, optimizer, scheduler, RNG states and the data position, so
     a resumed run ends where an uninterrupted one would (tests/train check this).
     """
+    from cancerllm.models.lora import is_mixed_bf16
+    # Only eval_loss is used: without this the Trainer keeps every eval batch's logits
+    # (vocabulary-wide, float32) until the end of the evaluation, gigabytes for SmolLM2.
+    args_extra = {"prediction_loss_only": True, **(args_extra or {})}
+    if is_mixed_bf16(model):  # bf16 base + fp32 adapter: bf16 autocast (models.lora.use_bf16_adapter_compute)
+        args_extra["bf16"] = True
     trainer, result, wall, peak_gpu_mb = train_session(
         CountingTrainer, model, train_dataset, eval_dataset, collator, cfg, out, checkpoint,
         callbacks=callbacks, args_extra=args_extra, processing_class=tokenizer,

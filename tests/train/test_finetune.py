@@ -94,8 +94,9 @@ def test_missing_task_folder_is_an_input_error(tmp_path, tiny_model_dir, tasks_d
         finetune(tiny_model_dir, tasks_dir, tmp_path, "treatment", quick())
 
 
-def test_answer_only_logits_give_the_models_own_loss(tiny_model_dir, tok):
-    """Left padding + logits of the answer positions only = the full causal-LM loss."""
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_answer_only_logits_give_the_models_own_loss(tiny_model_dir, tok, side):
+    """Logits of the answer positions only = the full causal-LM loss, whatever the padding side."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -103,13 +104,13 @@ def test_answer_only_logits_give_the_models_own_loss(tiny_model_dir, tok):
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
     examples = [encode_example(tok, INSTRUCTION, CONTEXT, "left breast", 512),
                 encode_example(tok, INSTRUCTION, "ER positive.", "Not relevant at all here", 512)]
-    batch = PaddingCollator(tok.pad_token_id, side="left")(examples)
-    assert (batch["labels"][:, -1] != -100).all()                 # every answer ends at the last position
+    batch = PaddingCollator(tok.pad_token_id, side=side)(examples)
+    n = int((batch["labels"][:, 1:] != -100).sum())
     with torch.no_grad():
         full = model(**batch).loss
-        ours = _answer_only_loss(model, batch, False)
-        n = int((batch["labels"][:, 1:] != -100).sum())
+        ours, outputs = _answer_only_loss(model, batch, True)
         summed = _answer_only_loss(model, batch, False, num_items_in_batch=n)
+    assert outputs.logits.shape[0] == n                          # no prompt or padding position projected
     assert torch.allclose(full, ours, atol=1e-5) and torch.allclose(full, summed, atol=1e-5)
 
 
