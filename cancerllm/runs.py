@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cancerllm.io import atomic_write_json, atomic_write_text
-from cancerllm.runtime import release_memory
+from cancerllm.runtime import TreeMemory, release_memory
 
 TRACKED = ["cancerllm", "torch", "transformers", "peft", "datasets", "accelerate",
            "tokenizers", "nltk", "scikit-learn", "numpy"]
@@ -77,6 +77,10 @@ class StageFinished(Exception):
 class StageRunner:
     """Runs named stages once, records wall time and peak memory of each in OUT/stages.json.
 
+    Memory, per stage: `peak_rss_mb` is the peak of the process that ran it (its own for an
+    isolated stage); `tree_peak_rss_mb` is the sampled peak of the job's processes together
+    while it ran (`runtime.TreeMemory`): what the machine needs.
+
     `plan` (stage names in order) lets it print an overall "stage n/N" line with an ETA
     from the stages already timed in this or an earlier run of the same folder.
 
@@ -124,10 +128,12 @@ class StageRunner:
         if name in self.isolated and self.child_command is not None:
             return self._in_child(name)
         t0 = time.perf_counter()
-        result = fn() or {}
-        release_memory()
+        with TreeMemory() as mem:
+            result = fn() or {}
+            release_memory()
         seconds = time.perf_counter() - t0
-        self.done[name] = {"seconds": round(seconds, 2), "peak_rss_mb": _peak_rss_mb(), "result": result}
+        self.done[name] = {"seconds": round(seconds, 2), "peak_rss_mb": _peak_rss_mb(),
+                           "tree_peak_rss_mb": mem.peak_mb, "result": result}
         atomic_write_json(self.path, self.done)
         if self.only == name:
             raise StageFinished(name)
@@ -137,7 +143,8 @@ class StageRunner:
     def _in_child(self, name: str) -> dict:
         import subprocess
         t0 = time.perf_counter()
-        proc = subprocess.run(self.child_command(name))
+        with TreeMemory() as mem:  # this process and the child together
+            proc = subprocess.run(self.child_command(name))
         self.done = json.loads(self.path.read_text()) if self.path.exists() else {}
         if proc.returncode != 0 or name not in self.done:
             from cancerllm.errors import CancerLLMError
@@ -145,6 +152,7 @@ class StageRunner:
                                  "its output above says why; run the same command again to resume")
         self.done[name]["seconds"] = round(time.perf_counter() - t0, 2)  # with the child's start-up
         self.done[name]["process"] = "child"
+        self.done[name]["tree_peak_rss_mb"] = mem.peak_mb
         atomic_write_json(self.path, self.done)
         print(f"[demo] {name}: {self.done[name]['seconds']:.1f} s (own process, peak "
               f"{self.done[name]['peak_rss_mb']:.0f} MB)", flush=True)

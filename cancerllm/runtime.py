@@ -58,3 +58,53 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+class TreeMemory:
+    """Peak resident memory of this process plus all its descendants, sampled while open.
+
+    Why: a job whose stages run in child processes (`runs.StageRunner`) needs, at any
+    moment, the memory of the parent *and* the child; each process's own peak says
+    neither. Sampled every `interval` seconds on a background thread (psutil), so a peak
+    shorter than that can be missed. Resident sets are summed, so pages shared between
+    processes (the libraries both map) count twice: the figure errs on the high side.
+
+        with TreeMemory() as mem:
+            ...
+        mem.peak_mb
+    """
+
+    def __init__(self, interval: float = 0.2):
+        self.interval = interval
+        self.peak_mb = 0.0
+        self._done = None
+        self._thread = None
+
+    def sample(self) -> float:
+        import psutil
+        me = psutil.Process()
+        total = 0
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:  # ended between listing and reading
+                pass
+        self.peak_mb = max(self.peak_mb, round(total / 2**20, 1))
+        return self.peak_mb
+
+    def __enter__(self) -> TreeMemory:
+        import threading
+        self._done = threading.Event()
+        self.sample()
+
+        def loop():
+            while not self._done.wait(self.interval):
+                self.sample()
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+        self.sample()

@@ -31,6 +31,7 @@ from cancerllm.errors import ConfigError
 from cancerllm.io import atomic_write_json
 from cancerllm.models.lora import LoraSettings
 from cancerllm.runs import start_run
+from cancerllm.runtime import release_memory
 from cancerllm.tasks.prompts import IGNORE_INDEX
 
 
@@ -139,6 +140,21 @@ def read_metrics_csv(path: str | os.PathLike) -> list[dict]:
 
 
 # ---------------------------------------------------------------- the run
+
+
+class ReleaseMemoryCallback(TrainerCallback):
+    """Hand freed memory back to the OS after each evaluation and checkpoint save.
+
+    Both allocate and free large buffers between training steps (the eval batches, the
+    serialised state); glibc keeps what they freed in its heap, which then stays in the
+    run's resident set for the rest of the run (`runtime.release_memory`).
+    """
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        release_memory()
+
+    def on_save(self, args, state, control, **kwargs):
+        release_memory()
 
 
 class CountingTrainer(Trainer):
@@ -308,7 +324,8 @@ def train_session(trainer_cls: type[Trainer], model, train_dataset, eval_dataset
                               select_best=getattr(cfg, "select_best", False), **(args_extra or {}))
     trainer = trainer_cls(
         model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-        data_collator=collator, callbacks=[CsvLogCallback(out / "metrics.csv"), *(callbacks or [])],
+        data_collator=collator,
+        callbacks=[CsvLogCallback(out / "metrics.csv"), ReleaseMemoryCallback(), *(callbacks or [])],
         **trainer_kwargs)
     cuda = torch.cuda.is_available()
     if cuda:

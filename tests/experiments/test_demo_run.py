@@ -34,6 +34,8 @@ def test_the_smoke_demo_runs_every_stage_and_writes_the_headline(tmp_path, capsy
     assert set(headline["cpt_vs_it"]) == {"phenotype", "diagnosis", "treatment"}
     assert headline["demo_seconds"] > 0 and headline["peak_rss_mb"] > 0
     assert stages["finetune_cpt"]["process"] == "child" and stages["finetune_cpt"]["peak_rss_mb"] > 0
+    assert all(s["tree_peak_rss_mb"] > 0 for s in stages.values())      # the job's processes together
+    assert headline["peak_rss_mb"] == max(s["tree_peak_rss_mb"] for s in stages.values())
     assert "process" not in stages["finetune_base"]
     assert (out / "train" / "it-cpt" / "adapter" / "adapter_config.json").is_file()  # the child's work
     assert (out / "report.html").is_file() and (out / "eval" / "loss_curves.png").is_file()

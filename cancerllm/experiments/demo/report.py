@@ -19,10 +19,12 @@ TRAIN_STAGES = {"train_base": "tiny base (full-parameter, stand-in for a general
 
 
 def _stages(stages: dict) -> list[str]:
-    rows = [[n, f"{i['seconds']:.1f}", f"{i['peak_rss_mb']:.0f}"] for n, i in stages.items()]
-    rows.append(["**total**", f"**{sum(i['seconds'] for i in stages.values()):.1f}**", ""])
-    return ["## Stages (wall time, peak resident memory of the process so far)", "",
-            *markdown_table_lines(["stage", "seconds", "peak RSS (MB)"], rows), ""]
+    tree = lambda i: f"{i['tree_peak_rss_mb']:.0f}" if "tree_peak_rss_mb" in i else "–"  # noqa: E731
+    rows = [[n, f"{i['seconds']:.1f}", f"{i['peak_rss_mb']:.0f}", tree(i)] for n, i in stages.items()]
+    rows.append(["**total**", f"**{sum(i['seconds'] for i in stages.values()):.1f}**", "", ""])
+    return ["## Stages (wall time; peak resident memory of the stage's process, and of the job's "
+            "processes together while it ran)", "",
+            *markdown_table_lines(["stage", "seconds", "process peak RSS (MB)", "job peak RSS (MB)"], rows), ""]
 
 
 def _training(stages: dict) -> list[str]:

@@ -98,7 +98,8 @@ def write_headline(out: Path, cfg: DemoConfig, base_name: str) -> Path:
     headline = {
         "base_model": base_name,
         "demo_seconds": round(sum(s["seconds"] for s in stages.values()), 1),
-        "peak_rss_mb": max((s["peak_rss_mb"] for s in stages.values()), default=None),
+        # the job's processes together (parent + a stage's child), as sampled (runs.StageRunner)
+        "peak_rss_mb": max((s.get("tree_peak_rss_mb", s["peak_rss_mb"]) for s in stages.values()), default=None),
         "systems": compare.get("average_f1", {}),
         "phenotype_answered_avg_f1": compare.get("phenotype_answered_avg_f1", {}),
         "cpt_vs_it": compare.get("paired", {}),

@@ -338,6 +338,7 @@ def robustness_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> None:
         return testbeds.run_misspell(model=str(p.cpt), adapter=str(p.it_cpt / "adapter"), tasks_dir=p.tasks,
                                      out=p.robust / "misspell", rates=r.get("misspell_rates", [0.05, 0.2]),
                                      normalize_spelling=True, limit=r.get("limit", 30), seed=cfg.seed,
+                                     batch_size=cfg.eval_batch_size,
                                      **({"tasks": r["misspell_tasks"]} if "misspell_tasks" in r else {}))
 
     def counterfactual():
@@ -346,7 +347,7 @@ def robustness_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> None:
                                            recipe=cfg.finetune.recipe,
                                            overrides=cfg.finetune.overrides + r.get("counterfactual_overrides", []),
                                            limit_test=r.get("counterfactual_limit", r.get("limit", 30) * 4),
-                                           seed=cfg.seed)
+                                           seed=cfg.seed, batch_size=cfg.eval_batch_size)
 
     stage("robustness_misspell", misspell)
     stage("robustness_counterfactual", counterfactual)
