@@ -46,3 +46,31 @@ def test_evidence_text_states_the_findings_then_their_sentences():
     assert "Largest tumour size 1.8 cm." in ev and "Lymph nodes: 2 positive of 15 examined." in ev
     assert "Evidence: Pathologic stage: pT1c pN1a." in ev and ev.count("pT1c") == 1   # one sentence, once
     assert evidence_text("").startswith("Findings: pT NR; pN NR")
+
+
+def test_evidence_heads_train_on_report_features_and_serve_through_the_registry(tiny_model_dir, tmp_path):
+    """End to end on the tiny base: windows + evidence window + findings cached, heads chosen
+    on dev, saved, loaded by the `heads_cached` system, which rebuilds the evidence from text."""
+    from cancerllm.baselines.staging_findings import report_features
+    from cancerllm.baselines.staging_systems import get_staging_system
+    from cancerllm.models.cached_heads import CachedHeadsConfig, CachedHeadsModel
+
+    def text(t):
+        return f"Gross: tissue. Diagnosis: carcinoma. Pathologic stage: p{t} pN0."
+
+    def records(n, offset):
+        return [{"text": text(t), "labels": {"pT": t}} for t in (["T1", "T3"] * n)[offset:offset + n]]
+    train, dev = records(12, 0), records(6, 1)
+    cfg = CachedHeadsConfig(max_length=32, overlap=8, encoder_layers=2, feature_layers=[2], dtype="float32",
+                            pooling_grid=["mean"], lr_grid=[0.1], epochs_grid=[60], evidence_grid=["both"], dropout=0.0)
+    feats = {}
+    for name, recs in (("train", train), ("dev", dev)):
+        feats[name], cov = report_features(tiny_model_dir, [r["text"] for r in recs], tmp_path / "cache", cfg,
+                                           log_every=0)
+        assert cov["share_tokens_seen"] == 1.0 and feats[name].evidence.shape == (len(recs), 1, 64)
+    model = CachedHeadsModel.fit(feats["train"], train, feats["dev"], dev, ["pT"], cfg, False, str(tiny_model_dir))
+    assert "rule_pT=T3" in model.findings_vocab
+    model.save_pretrained(tmp_path / "heads")
+    predict = get_staging_system("heads_cached").load(tmp_path / "heads", None)
+    rows = predict([text("T3"), text("T1")])
+    assert [r["pT"]["label"] for r in rows] == ["T3", "T1"]
