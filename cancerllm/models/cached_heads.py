@@ -400,7 +400,10 @@ class CachedHeadsModel:
         for i, g in enumerate(saved["groups"]):
             prefix = f"{i}."
             groups.append({**g, "state": {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}})
-        return cls(CachedHeadsConfig.model_validate(saved["config"]), saved["hidden"], groups, saved["base_model"],
+        conf = saved["config"]
+        if "weight_decay" in conf:  # folders written before the weight decay became a grid
+            conf["weight_decay_grid"] = [conf.pop("weight_decay")]
+        return cls(CachedHeadsConfig.model_validate(conf), saved["hidden"], groups, saved["base_model"],
                    saved.get("findings_vocab"))
 
 

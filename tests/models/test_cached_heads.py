@@ -163,3 +163,16 @@ def test_weight_decay_is_a_grid_chosen_on_dev():
                                "weight_decay_grid": [0.0, 1.0]})
     g = CachedHeadsModel.fit(tf, train, df, dev, ["pT"], cfg, single_task=True).groups[0]
     assert g["weight_decay"] in (0.0, 1.0) and g["evidence"] == "findings"
+
+
+def test_a_folder_written_before_the_weight_decay_grid_still_loads(tmp_path):
+    import json
+    (train, tf), (dev, df), (test, sf) = _evidence_data(20, 0), _evidence_data(10, 1), _evidence_data(4, 2)
+    cfg = CachedHeadsConfig(**{**TINY, "pooling_grid": ["mean"], "epochs_grid": [10]})
+    model = CachedHeadsModel.fit(tf, train, df, dev, ["pT"], cfg, single_task=False)
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "cached_heads.json").read_text())
+    saved["config"]["weight_decay"] = saved["config"].pop("weight_decay_grid")[0]
+    del saved["findings_vocab"]
+    (tmp_path / "cached_heads.json").write_text(json.dumps(saved))
+    assert CachedHeadsModel.from_pretrained(tmp_path).predict_features(sf) == model.predict_features(sf)
