@@ -130,7 +130,8 @@ def write_report(out: Path, cfg: RealConfig, stages: dict, scores: dict, info: d
     lines = ["# Real data: TCGA pathology reports, cancer abstracts, SmolLM2-135M", "",
              f"Recipe `{info['recipe']}`; TCGA T14 reports in the package's fixed patient split "
              f"(train {counts['train']}, dev {counts['dev']}, test {counts['test']}); every system is scored on "
-             "the **test** split; nothing was tuned on it (nor on dev). Macro F1 ×100 with 95 % percentile "
+             "the **test** split; every setting was chosen on dev (or fixed in the recipe), never on test. Macro "
+             "F1 ×100 with 95 % percentile "
              f"bootstrap CIs ({cfg.n_boot} resamples over reports, seed {cfg.seed}).", "",
              f"Total run time {total / 60:.1f} min on this machine (stages below).", ""]
     head = headline(scores, stages, info)

@@ -218,9 +218,10 @@ def run_real(out_dir: str, recipe: str = "real-smollm2", overrides: list[str] | 
                                         f"on dev, refitted on {refit}); never reads the report")
         stage("classical", measured(run.classical("classical")))
         systems["classical"] = (f"TF-IDF word {tuple(c.word_ngrams)} + char {c.char_ngrams and tuple(c.char_ngrams)} "
-                                f"n-grams + rule findings (+ tumour size bin, cancer type) -> a logistic regression "
-                                f"per field, balanced class weights, C per field chosen on dev from {c.C_grid}, "
-                                f"refitted on {refit} (cancerllm.baselines.staging_classical)")
+                                f"n-grams + findings (rule values, tumour size bin and the T it implies by organ, "
+                                f"node counts, cancer type) -> a logistic regression per field, balanced class "
+                                f"weights, C from {c.C_grid} and the findings' weight from {c.findings_weight_grid} "
+                                f"chosen per field on dev, refitted on {refit} (cancerllm.baselines.staging_classical)")
 
     if cfg.tiny is not None:
         t = cfg.tiny
