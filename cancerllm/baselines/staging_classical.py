@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from pathlib import Path
 
+from cancerllm.baselines.staging_findings import SIZE_BINS_CM, findings, tumour_sizes_cm  # noqa: F401 (re-exported)
 from cancerllm.config import Config
 from cancerllm.errors import InputError
 from cancerllm.io import atomic_write_json
@@ -56,64 +56,15 @@ class ClassicalConfig(Config):
     use_findings: bool = True
     use_cancer_type: bool = True                  # only where records carry `cancer_type`
     C_grid: list[float] = [1.0, 3.0, 10.0, 30.0]
+    # How much the findings count beside the n-grams (a scale on their one-hot columns; with
+    # L2, a smaller scale means the model leans on them less); chosen per field with C on dev.
+    findings_weight_grid: list[float] = [1.0]
     class_weight: str | None = "balanced"
     max_iter: int = 3000
     refit_on_dev: bool = True
 
 
 # ---------------------------------------------------------------- feature glue
-
-_NUM = r"\d+(?:[.,]\d+)?"
-_MEASURE = re.compile(rf"({_NUM})\s*(?:(?:x|X|by)\s*({_NUM})\s*)?(?:(?:x|X|by)\s*({_NUM})\s*)?\.?\s*(cm|mm)\b")
-_TUMOUR_WORD = re.compile(r"(?i)tumou?r|carcinoma|mass|lesion|neoplasm|nodule|invasive|greatest")
-_OTHER_OBJECT = re.compile(r"(?i)lymph|node|specimen|consist|received|lobe\b|fragment|margin|aggregate|resection"
-                           r"|portion|from the")
-SIZE_BINS_CM = (1, 2, 3, 4, 5, 7, 10)
-
-
-def tumour_sizes_cm(text: str) -> list[float]:
-    """Largest dimension (cm) of each measurement written just after a tumour word.
-
-    A lenient reader: "carcinoma, 3.5 CM IN GREATEST DIMENSION", "Tumor Size: 2.1 x 1.8 cm";
-    measurements of specimens, lymph nodes or margins (their word right before the number)
-    are skipped. Values of 40 cm or more are taken as misreads.
-    """
-    out = []
-    for m in _MEASURE.finditer(text):
-        left = text[max(0, m.start() - 70):m.start()]
-        if _TUMOUR_WORD.search(left) and not _OTHER_OBJECT.search(left[-35:]):
-            value = max(float(v.replace(",", ".")) for v in m.groups()[:3] if v)
-            value /= 10 if m.group(4).lower() == "mm" else 1
-            if value < 40:
-                out.append(value)
-    return out
-
-
-def findings(text: str, cancer_type: str | None = None) -> dict[str, float]:
-    """Sparse features from the rule extractor and a size reader, for one report.
-
-    `rule_<field>=<coarse>`: the extractor's resolved value (NR included, so "the rules
-    found nothing" is a feature too); `cand_<field>=<coarse>`: every value it saw;
-    `size_bin=<k>`: the largest tumour size's bin (`SIZE_BINS_CM`), `size=none` when none
-    is written; with a cancer type, `type=<t>` and `size_bin=<k>|<t>`.
-    """
-    from cancerllm.baselines.staging_rules import extract_staging
-    result = extract_staging(text or "")
-    feats: dict[str, float] = {f"rule_{f}={r.coarse(f)}": 1.0 for f, r in result.fields.items()}
-    for c in result.candidates:
-        feats[f"cand_{c.field}={to_coarse(c.field, c.label)}"] = 1.0
-    sizes = tumour_sizes_cm(text or "")
-    if sizes:
-        k = sum(max(sizes) > b for b in SIZE_BINS_CM)
-        feats[f"size_bin={k}"] = 1.0
-        if cancer_type:
-            feats[f"size_bin={k}|{cancer_type}"] = 1.0
-    else:
-        feats["size=none"] = 1.0
-    if cancer_type:
-        feats[f"type={cancer_type}"] = 1.0
-    return feats
-
 
 def findings_of_frame(frame) -> list[dict[str, float]]:
     """`findings` of each row of a (text, cancer_type) frame; a module-level function so a
@@ -165,20 +116,48 @@ def coarse_targets(records: list[dict], field: str) -> tuple[list[int], list[str
     return rows, labels
 
 
-def _classifier(cfg: ClassicalConfig, C: float):
+def scale_columns(X, start: int, stop: int, weight: float):
+    """X with columns start:stop multiplied by `weight` (the findings block's scale); a
+    module-level function so a saved model pickles."""
+    import numpy as np
+    import scipy.sparse as sp
+    scale = np.ones(X.shape[1])
+    scale[start:stop] = weight
+    return sp.csr_matrix(X) @ sp.diags(scale)
+
+
+def _classifier(cfg: ClassicalConfig, C: float, block: slice | None = None, weight: float = 1.0):
+    """A logistic regression; with a findings `block` scaled by `weight`, a pipeline that
+    scales it first (the same scale at fit and at predict)."""
     from sklearn.linear_model import LogisticRegression
-    return LogisticRegression(C=C, class_weight=cfg.class_weight, max_iter=cfg.max_iter, random_state=cfg.seed)
+    clf = LogisticRegression(C=C, class_weight=cfg.class_weight, max_iter=cfg.max_iter, random_state=cfg.seed)
+    if block is None or weight == 1.0:
+        return clf
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+    return make_pipeline(FunctionTransformer(scale_columns, accept_sparse=True,
+                                             kw_args={"start": block.start, "stop": block.stop, "weight": weight}),
+                         clf)
+
+
+def findings_block(features) -> slice | None:
+    """The columns of the findings one-hot in the fitted feature union (None without findings)."""
+    return getattr(features, "output_indices_", {}).get("findings")
 
 
 def select_and_fit(X_train, train: list[dict], X_dev, dev: list[dict], fields: list[str], cfg: ClassicalConfig,
-                   refit=None) -> tuple[dict, dict]:
-    """Per field: the C of `cfg.C_grid` with the best dev macro F1, then the final classifier.
+                   refit=None, block: slice | None = None) -> tuple[dict, dict]:
+    """Per field: the (findings weight, C) of the grids with the best dev macro F1, then the
+    final classifier.
 
-    `refit(field, C)`, when given, returns the final classifier (fitted on train + dev);
-    otherwise the train-fitted one is kept. Returns ({field: classifier}, selection).
+    `block` is the findings columns of X_train / X_dev (their weight grid applies only with
+    it). `refit(field, C, weight)`, when given, returns the final classifier (fitted on
+    train + dev); otherwise the train-fitted one is kept. Ties go to the smaller C, then the
+    larger weight. Returns ({field: classifier}, selection).
     """
     from sklearn.dummy import DummyClassifier
     from sklearn.metrics import f1_score
+    weights = cfg.findings_weight_grid if block is not None else [1.0]
     models, selection = {}, {}
     for field in fields:
         rows, y = coarse_targets(train, field)
@@ -190,16 +169,19 @@ def select_and_fit(X_train, train: list[dict], X_dev, dev: list[dict], fields: l
             models[field] = DummyClassifier(strategy="most_frequent").fit(X_train[rows], y)
             selection[field] = {"constant": y[0], "n_train": len(y)}
             continue
-        scores = {}
-        for C in cfg.C_grid:
-            clf = _classifier(cfg, C).fit(X_train[rows], y)
-            if dev_rows:
-                scores[C] = 100 * float(f1_score(dev_y, clf.predict(X_dev[dev_rows]), average="macro",
-                                                 zero_division=0))
-            models.setdefault(field, {})[C] = clf
-        best = max(cfg.C_grid, key=lambda c: (scores.get(c, 0.0), -c)) if scores else cfg.C_grid[0]
-        models[field] = refit(field, best) if refit else models[field][best]
-        selection[field] = {"C": best, "dev_macro_f1": scores, "n_train": len(y), "n_dev": len(dev_y),
+        scores, fitted = {}, {}
+        for w in weights:
+            for C in cfg.C_grid:
+                clf = _classifier(cfg, C, block, w).fit(X_train[rows], y)
+                if dev_rows:
+                    scores[(w, C)] = 100 * float(f1_score(dev_y, clf.predict(X_dev[dev_rows]), average="macro",
+                                                          zero_division=0))
+                fitted[(w, C)] = clf
+        best = max(fitted, key=lambda k: (scores.get(k, 0.0), -k[1], k[0]))
+        models[field] = refit(field, best[1], best[0]) if refit else fitted[best]
+        selection[field] = {"C": best[1], "findings_weight": best[0], "n_train": len(y), "n_dev": len(dev_y),
+                            "dev_macro_f1": {(f"C={C:g}" if len(weights) == 1 else f"w={w:g},C={C:g}"): v
+                                             for (w, C), v in scores.items()},
                             "classes": [str(c) for c in models[field].classes_]}
     return models, selection
 
@@ -279,11 +261,13 @@ class _LinearStaging(_Saved):
             final = self._new_features()
             X_both = final.fit_transform(self._frame(both)).tocsr()
 
-            def refit(field, C):
+            def refit(field, C, weight):
                 rows, y = coarse_targets(both, field)
-                return _classifier(cfg, C).fit(X_both[rows], y)
+                return _classifier(cfg, C, findings_block(final), weight).fit(X_both[rows], y)
+        self.models, self.selection = select_and_fit(X_train, train, X_dev, dev or [], fields, cfg, refit,
+                                                     findings_block(features))
+        if refit:
             features = final
-        self.models, self.selection = select_and_fit(X_train, train, X_dev, dev or [], fields, cfg, refit)
         self.features = features
         self.selection["_fit_seconds"] = round(time.perf_counter() - t0, 2)
         self.selection["_refit_on"] = "train+dev" if refit else "train"

@@ -67,7 +67,18 @@ def _load_heads(model_dir, device) -> Predict:
 
 def _load_cached_heads(model_dir, _device) -> Predict:
     from cancerllm.models.cached_heads import CachedHeadsModel
-    return CachedHeadsModel.from_pretrained(model_dir).predict_texts
+    model = CachedHeadsModel.from_pretrained(model_dir)
+    if model.evidence == {"none"}:
+        return model.predict_texts
+
+    def predict(texts: list[str]) -> list[dict]:  # heads that read the rule findings too: build them here
+        import tempfile
+
+        from cancerllm.baselines.staging_findings import report_features
+        with tempfile.TemporaryDirectory() as scratch:
+            feats, _ = report_features(model.base_model, list(texts), scratch, model.cfg, log_every=0)
+        return model.predict_features(feats)
+    return predict
 
 
 _SYSTEMS: dict[str, StagingSystem] = {s.name: s for s in (

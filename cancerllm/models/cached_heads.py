@@ -28,6 +28,7 @@ import itertools
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -57,7 +58,11 @@ class CachedHeadsConfig(Config):
     pooling_grid: list[Literal["max", "mean", "attention"]] = ["max", "mean", "attention"]
     lr_grid: list[float] = [1e-2, 3e-2]
     epochs_grid: list[int] = [100, 200, 400]   # full-batch epochs; evaluated on dev at each
-    weight_decay: float = 1e-2
+    # What the heads read besides the report windows, chosen on dev: "window" = the evidence
+    # text (rule findings + their sentences) encoded as one more window, its features beside
+    # the pooled report; "findings" = the rule findings one-hot beside it; "both".
+    evidence_grid: list[Literal["none", "window", "findings", "both"]] = ["none"]
+    weight_decay_grid: list[float] = [1e-2]   # AdamW's (decoupled) weight decay, chosen on dev
     dropout: float = 0.1
     single_task: bool = True        # also one model per field (the single-task baseline)
 
@@ -144,35 +149,86 @@ def encode_cached(base_dir: str | os.PathLike, texts: list[str], cache_dir: str 
 
 # ---------------------------------------------------------------- the heads
 
-def _heads_module(hidden: int, fields: list[str], pooling: str, dropout: float):
+
+@dataclass
+class ReportFeatures:
+    """What the heads read, per report: its window features and, optionally, the evidence.
+
+    `windows`: [windows, feature layers, hidden] per report (`encode_cached`);
+    `evidence`: [reports, feature layers, hidden], the frozen encoder's features of an
+    evidence text (the rule findings and their sentences, written out); `findings`: a
+    sparse {name: value} dict per report (the rule findings as features). Both are built
+    outside this module (`cancerllm.baselines.staging_findings.report_features`): models/
+    does not import the rule extractor.
+    """
+
+    windows: list[np.ndarray]
+    evidence: np.ndarray | None = None
+    findings: list[dict] | None = None
+
+    def part(self, start: int, stop: int) -> ReportFeatures:
+        """Reports start:stop (a split of one encoded list)."""
+        return ReportFeatures(self.windows[start:stop], None if self.evidence is None else self.evidence[start:stop],
+                              None if self.findings is None else self.findings[start:stop])
+
+
+def _as_features(feats) -> ReportFeatures:
+    return feats if isinstance(feats, ReportFeatures) else ReportFeatures(list(feats))
+
+
+def _heads_module(hidden: int, fields: list[str], pooling: str, dropout: float, evidence_dim: int = 0,
+                  findings_dim: int = 0):
+    import torch
     from torch import nn
 
     from cancerllm.models.pooling import WindowPool
 
     class CachedHeads(nn.Module):
-        """Standardised window features -> WindowPool -> dropout -> a linear head per field."""
+        """Standardised window features -> WindowPool -> [+ standardised evidence-window
+        features, + findings one-hot] -> dropout -> a linear head per field."""
 
         def __init__(self):
             super().__init__()
-            self.register_buffer("mean", None)
-            self.register_buffer("std", None)
-            self.mean = self.std = None
+            for name in ("mean", "std", "ev_mean", "ev_std"):
+                self.register_buffer(name, None)
             self.pool = WindowPool(hidden, pooling)
             self.dropout = nn.Dropout(dropout)
-            self.heads = nn.ModuleDict({f: nn.Linear(hidden, len(COARSE[f])) for f in fields})
+            width = hidden + evidence_dim + findings_dim
+            self.heads = nn.ModuleDict({f: nn.Linear(width, len(COARSE[f])) for f in fields})
 
-        def forward(self, x, owner):
-            reports = self.dropout(self.pool((x - self.mean) / self.std, owner))
+        def forward(self, x, owner, ev=None, fx=None):
+            parts = [self.pool((x - self.mean) / self.std, owner)]
+            if ev is not None:
+                parts.append((ev - self.ev_mean) / self.ev_std)
+            if fx is not None:
+                parts.append(fx)
+            reports = self.dropout(torch.cat(parts, -1))
             return {f: h(reports) for f, h in self.heads.items()}
 
     return CachedHeads()
 
 
-def _stack(feats: list[np.ndarray], layer: int):
+def _stack(feats: ReportFeatures, layer: int, evidence: str = "none", vocab: list[str] | None = None) -> tuple:
+    """(windows [all windows, hidden], owner, evidence window [reports, hidden] | None,
+    findings [reports, len(vocab)] | None) as tensors, for one feature layer."""
     import torch
-    x = torch.from_numpy(np.concatenate([f[:, layer] for f in feats]))
-    owner = torch.from_numpy(np.concatenate([np.full(len(f), i) for i, f in enumerate(feats)]))
-    return x, owner
+    x = torch.from_numpy(np.concatenate([f[:, layer] for f in feats.windows]))
+    owner = torch.from_numpy(np.concatenate([np.full(len(f), i) for i, f in enumerate(feats.windows)]))
+    ev = fx = None
+    if evidence in ("window", "both"):
+        if feats.evidence is None:
+            raise InputError("these heads read an evidence window: build the features with evidence")
+        ev = torch.from_numpy(np.ascontiguousarray(feats.evidence[:, layer], dtype=np.float32))
+    if evidence in ("findings", "both"):
+        if feats.findings is None:
+            raise InputError("these heads read the rule findings: build the features with evidence")
+        index = {name: j for j, name in enumerate(vocab or [])}
+        fx = torch.zeros(len(feats.findings), len(index))
+        for i, row in enumerate(feats.findings):
+            for name, value in row.items():
+                if name in index:
+                    fx[i, index[name]] = float(value)
+    return x, owner, ev, fx
 
 
 def _targets(records: list[dict], fields: list[str]):
@@ -194,27 +250,31 @@ def _macro_f1(logits, y) -> float:
     return 100 * float(f1_score(y[keep].numpy(), logits.argmax(-1)[keep].numpy(), average="macro", zero_division=0))
 
 
-def train_heads_grid(train_x, train_owner, y_train, dev_x, dev_owner, y_dev, fields: list[str], pooling: str,
-                     lr: float, cfg: CachedHeadsConfig) -> list[tuple[int, dict, dict]]:
-    """Full-batch AdamW over the train reports; at each epoch of `epochs_grid`:
-    (epochs, dev macro F1 per field, a copy of the weights)."""
+def train_heads_grid(train: tuple, y_train, dev: tuple, y_dev, fields: list[str], pooling: str, lr: float,
+                     cfg: CachedHeadsConfig, weight_decay: float = 1e-2) -> list[tuple[int, dict, dict]]:
+    """Full-batch AdamW over the train reports (`train`, `dev`: `_stack` tuples); at each
+    epoch of `epochs_grid`: (epochs, dev macro F1 per field, a copy of the weights)."""
     import copy
 
     import torch
     from torch.nn import functional as F
     torch.manual_seed(cfg.seed)
-    model = _heads_module(train_x.shape[-1], fields, pooling, cfg.dropout)
-    model.mean, model.std = train_x.mean(0), train_x.std(0).clamp(min=1e-4)
+    x, owner, ev, fx = train
+    model = _heads_module(x.shape[-1], fields, pooling, cfg.dropout, 0 if ev is None else ev.shape[-1],
+                          0 if fx is None else fx.shape[-1])
+    model.mean, model.std = x.mean(0), x.std(0).clamp(min=1e-4)
+    if ev is not None:
+        model.ev_mean, model.ev_std = ev.mean(0), ev.std(0).clamp(min=1e-4)
     weights = {}
     for i, f in enumerate(fields):
         counts = torch.bincount(y_train[:, i][y_train[:, i] != -100], minlength=len(COARSE[f])).float()
         seen = int((counts > 0).sum())
         weights[f] = torch.where(counts > 0, counts.sum() / (max(seen, 1) * counts.clamp(min=1)), torch.ones(()))
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     out = []
     for epoch in range(1, max(cfg.epochs_grid) + 1):
         model.train()
-        logits = model(train_x, train_owner)
+        logits = model(*train)
         loss = sum(F.cross_entropy(logits[f], y_train[:, i], weight=weights[f], ignore_index=-100)
                    for i, f in enumerate(fields) if bool((y_train[:, i] != -100).any()))
         opt.zero_grad()
@@ -223,59 +283,76 @@ def train_heads_grid(train_x, train_owner, y_train, dev_x, dev_owner, y_dev, fie
         if epoch in cfg.epochs_grid:
             model.eval()
             with torch.no_grad():
-                dev = model(dev_x, dev_owner)
-            out.append((epoch, {f: _macro_f1(dev[f], y_dev[:, i]) for i, f in enumerate(fields)},
+                logits = model(*dev)
+            out.append((epoch, {f: _macro_f1(logits[f], y_dev[:, i]) for i, f in enumerate(fields)},
                         copy.deepcopy(model.state_dict())))
     return out
 
 
 class CachedHeadsModel:
-    """A trained set of cached-feature heads: one (layer, pooling, weights) per field group.
+    """A trained set of cached-feature heads: one (evidence, layer, pooling, weights) per field group.
 
-    `groups` is a list of {fields, layer, pooling, lr, epochs, dev, state}; multi-task has
-    one group holding every field, single-task one group per field.
+    `groups` is a list of {fields, evidence, layer, pooling, lr, epochs, dev, state};
+    multi-task has one group holding every field, single-task one group per field.
+    `findings_vocab`: the findings features seen in training (their column order).
     """
 
-    def __init__(self, cfg: CachedHeadsConfig, hidden: int, groups: list[dict], base_model: str):
+    def __init__(self, cfg: CachedHeadsConfig, hidden: int, groups: list[dict], base_model: str,
+                 findings_vocab: list[str] | None = None):
         self.cfg, self.hidden, self.groups, self.base_model = cfg, hidden, groups, base_model
+        self.findings_vocab = findings_vocab or []
+
+    @property
+    def evidence(self) -> set[str]:
+        """The evidence modes its groups read ("none" for plain heads)."""
+        return {g.get("evidence", "none") for g in self.groups}
 
     @classmethod
     def fit(cls, train_feats, train: list[dict], dev_feats, dev: list[dict], fields: list[str],
             cfg: CachedHeadsConfig, single_task: bool, base_model: str = "") -> CachedHeadsModel:
+        """Every (evidence, layer, pooling, lr, epochs) of the grids trained on train, the best
+        by dev macro F1 (mean over a group's fields) kept per field group."""
         if not train or not dev:
             raise InputError("cached heads need train and dev records (settings are chosen on dev)")
+        train_feats, dev_feats = _as_features(train_feats), _as_features(dev_feats)
+        vocab = sorted({k for row in train_feats.findings or [] for k in row})
         field_sets = [[f] for f in fields] if single_task else [list(fields)]
         y_train, y_dev = _targets(train, fields), _targets(dev, fields)
         best: dict[tuple, dict] = {}
-        for li, layer in enumerate(cfg.feature_layers):
-            tx, to = _stack(train_feats, li)
-            dx, do = _stack(dev_feats, li)
+        for evidence, (li, layer) in itertools.product(cfg.evidence_grid, enumerate(cfg.feature_layers)):
+            tr, dv = _stack(train_feats, li, evidence, vocab), _stack(dev_feats, li, evidence, vocab)
             for fs in field_sets:
                 cols = [fields.index(f) for f in fs]
-                for pooling, lr in itertools.product(cfg.pooling_grid, cfg.lr_grid):
-                    for epochs, dev_f1, state in train_heads_grid(tx, to, y_train[:, cols], dx, do, y_dev[:, cols],
-                                                                  fs, pooling, lr, cfg):
+                for pooling, lr, wd in itertools.product(cfg.pooling_grid, cfg.lr_grid, cfg.weight_decay_grid):
+                    for epochs, dev_f1, state in train_heads_grid(tr, y_train[:, cols], dv, y_dev[:, cols], fs,
+                                                                  pooling, lr, cfg, wd):
                         score = float(np.mean([dev_f1[f] for f in fs]))
                         key = tuple(fs)
                         if key not in best or score > best[key]["dev_score"]:
-                            best[key] = {"fields": fs, "layer": layer, "layer_index": li, "pooling": pooling,
-                                         "lr": lr, "epochs": epochs, "dev_macro_f1": dev_f1, "dev_score": score,
-                                         "state": state}
-        hidden = train_feats[0].shape[-1]
-        return cls(cfg, hidden, [best[tuple(fs)] for fs in field_sets], base_model)
+                            best[key] = {"fields": fs, "evidence": evidence, "layer": layer, "layer_index": li,
+                                         "pooling": pooling, "lr": lr, "weight_decay": wd, "epochs": epochs,
+                                         "dev_macro_f1": dev_f1, "dev_score": score, "state": state}
+        hidden = train_feats.windows[0].shape[-1]
+        return cls(cfg, hidden, [best[tuple(fs)] for fs in field_sets], base_model, vocab)
 
-    def predict_features(self, feats: list[np.ndarray]) -> list[dict]:
+    def predict_features(self, feats) -> list[dict]:
         """{field: {"label": coarse, "probs"}} per report from its cached window features."""
         import torch
-        out = [dict() for _ in feats]
+        feats = _as_features(feats)
+        out = [dict() for _ in feats.windows]
         for g in self.groups:
-            model = _heads_module(self.hidden, g["fields"], g["pooling"], self.cfg.dropout)
-            model.mean, model.std = g["state"]["mean"], g["state"]["std"]
-            model.load_state_dict(g["state"])
+            evidence = g.get("evidence", "none")
+            inputs = _stack(feats, g["layer_index"], evidence, self.findings_vocab)
+            state = g["state"]
+            model = _heads_module(self.hidden, g["fields"], g["pooling"], self.cfg.dropout,
+                                  0 if inputs[2] is None else inputs[2].shape[-1],
+                                  0 if inputs[3] is None else inputs[3].shape[-1])
+            for name in ("mean", "std", "ev_mean", "ev_std"):
+                setattr(model, name, state.get(name))
+            model.load_state_dict(state)
             model.eval()
-            x, owner = _stack(feats, g["layer_index"])
             with torch.no_grad():
-                logits = model(x, owner)
+                logits = model(*inputs)
             for f in g["fields"]:
                 probs = torch.softmax(logits[f], -1).tolist()
                 for row, p in zip(out, probs):
@@ -287,6 +364,9 @@ class CachedHeadsModel:
         """Encode raw reports with the base this model was trained on (a scratch cache unless
         `cache_dir` is given), then `predict_features`."""
         import tempfile
+        if self.evidence != {"none"}:
+            raise InputError("these heads read the rule findings too: load them through the staging-system "
+                             "registry (`cancerllm stage --system heads_cached`), which builds the evidence")
         if not self.base_model:
             raise InputError("this cached-heads model does not record its base model")
         with tempfile.TemporaryDirectory() as scratch:
@@ -303,7 +383,7 @@ class CachedHeadsModel:
         tensors = {f"{i}.{k}": v.contiguous() for i, g in enumerate(self.groups) for k, v in g["state"].items()}
         save_file(tensors, str(out / WEIGHTS))
         atomic_write_json(out / CONFIG, {"base_model": self.base_model, "hidden": self.hidden,
-                                         "config": self.cfg.model_dump(mode="json"),
+                                         "findings_vocab": self.findings_vocab, "config": self.cfg.model_dump(mode="json"),
                                          "groups": [{**s, "layer_index": g["layer_index"]}
                                                     for s, g in zip(self.summary(), self.groups)]})
         return out
@@ -320,7 +400,11 @@ class CachedHeadsModel:
         for i, g in enumerate(saved["groups"]):
             prefix = f"{i}."
             groups.append({**g, "state": {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}})
-        return cls(CachedHeadsConfig.model_validate(saved["config"]), saved["hidden"], groups, saved["base_model"])
+        conf = saved["config"]
+        if "weight_decay" in conf:  # folders written before the weight decay became a grid
+            conf["weight_decay_grid"] = [conf.pop("weight_decay")]
+        return cls(CachedHeadsConfig.model_validate(conf), saved["hidden"], groups, saved["base_model"],
+                   saved.get("findings_vocab"))
 
 
 def check_fields(fields: list[str]) -> None:

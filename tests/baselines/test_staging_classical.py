@@ -55,9 +55,9 @@ def test_learns_t_and_n_from_unstated_text(fitted):
 def test_c_is_chosen_on_dev_and_recorded(fitted):
     sel = fitted.selection
     for f in FIELDS:
-        assert sel[f]["C"] in CFG.C_grid and set(sel[f]["dev_macro_f1"]) == set(CFG.C_grid)
+        assert sel[f]["C"] in CFG.C_grid and set(sel[f]["dev_macro_f1"]) == {f"C={c:g}" for c in CFG.C_grid}
         best = max(sel[f]["dev_macro_f1"].values())
-        assert sel[f]["dev_macro_f1"][sel[f]["C"]] == best
+        assert sel[f]["dev_macro_f1"][f"C={sel[f]['C']:g}"] == best and sel[f]["findings_weight"] == 1.0
     assert sel["_refit_on"] == "train+dev"
 
 
@@ -69,6 +69,22 @@ def test_save_and_load_give_the_same_probabilities(fitted, tmp_path):
     assert again.predict(test) == fitted.predict(test)
     info = json.loads((tmp_path / "m" / "classical.json").read_text())
     assert info["system"] == "classical" and info["fields"] == FIELDS
+
+
+def test_findings_weight_is_chosen_with_c_per_field_and_kept_at_predict_time(tmp_path):
+    """A scaled findings block: the (weight, C) pair with the best dev F1 per field; the saved
+    model applies the same scale when it predicts."""
+    cfg = CFG.model_copy(update={"findings_weight_grid": [0.3, 0.5]})
+    model = ClassicalStaging(cfg).fit(_records(60, 0), _records(20, 1))
+    for f in FIELDS:
+        sel = model.selection[f]
+        assert set(sel["dev_macro_f1"]) == {f"w={w:g},C={c:g}" for w in (0.3, 0.5) for c in CFG.C_grid}
+        assert sel["dev_macro_f1"][f"w={sel['findings_weight']:g},C={sel['C']:g}"] == max(sel["dev_macro_f1"].values())
+    test = _records(6, 3)
+    model.save_pretrained(tmp_path / "m")
+    assert load_staging_system(tmp_path / "m").predict(test) == model.predict(test)
+    for f in FIELDS:  # a pipeline whose first step scales only the findings columns
+        assert model.models[f].steps[0][1].kw_args["weight"] == model.selection[f]["findings_weight"]
 
 
 def test_findings_carry_rules_size_and_type():

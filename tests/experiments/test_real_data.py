@@ -295,3 +295,13 @@ def test_report_real_is_a_subcommand_of_the_cli():
     from cancerllm.cli import app
     result = CliRunner().invoke(app, ["report", "real", "--help"])
     assert result.exit_code == 0 and "real-smollm2" in result.output
+
+
+def test_evidence_heads_have_headline_keys_and_count_the_shared_encoding():
+    from cancerllm.experiments.real.scoring import HEADLINE_KEYS, system_cost
+    assert HEADLINE_KEYS["heads-cached-evidence-smollm2"] == "multitask_heads_cached_evidence"
+    assert HEADLINE_KEYS["single-heads-cached-evidence-smollm2"] == "single_task_heads_cached_evidence"
+    stages = {"encode-smollm2": {"seconds": 10.0, "result": {"rss_peak_mb": 900.0}},
+              "heads-cached-evidence-smollm2": {"seconds": 5.0, "result": {"rss_peak_mb": 700.0}}}
+    cost = system_cost("heads-cached-evidence-smollm2", stages)
+    assert cost["seconds"] == 15.0 and cost["peak_rss_mb"] == 900.0

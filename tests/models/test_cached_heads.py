@@ -124,3 +124,55 @@ def test_lora_mode_reads_whole_reports_with_attention_pooling(tiny_model_dir, tm
     pred = model.predict([recs[0]["text"]])[0]["pT"]
     assert abs(sum(pred["probs"].values()) - 1) < 1e-5
     assert len(model.encode([recs[0]["text"]])[0]) > 1   # more than one window: the whole report
+
+
+def _evidence_data(n: int, seed: int):
+    """Windows that carry nothing; the class is in the findings (and the evidence window)."""
+    from cancerllm.models.cached_heads import ReportFeatures
+    rng = np.random.default_rng(seed)
+    recs, windows, ev, found = [], [], [], []
+    for i in range(n):
+        t = ["T1", "T3"][i % 2]
+        windows.append((0.3 * rng.normal(size=(2, 2, 8))).astype(np.float32))
+        e = (0.3 * rng.normal(size=(2, 8))).astype(np.float32)
+        e[:, 1] += 3.0 if t == "T3" else -3.0
+        ev.append(e)
+        found.append({f"rule_pT={t}": 1.0, "size=none": 1.0})
+        recs.append({"text": "", "labels": {"pT": t}})
+    return recs, ReportFeatures(windows, np.stack(ev), found)
+
+
+@pytest.mark.parametrize("evidence", ["findings", "window", "both"])
+def test_heads_learn_from_the_evidence_beside_the_windows(evidence, tmp_path):
+    (train, tf), (dev, df), (test, sf) = _evidence_data(40, 0), _evidence_data(20, 1), _evidence_data(20, 2)
+    cfg = CachedHeadsConfig(**{**TINY, "evidence_grid": ["none", evidence], "pooling_grid": ["mean"]})
+    model = CachedHeadsModel.fit(tf, train, df, dev, ["pT"], cfg, single_task=False)
+    assert model.groups[0]["evidence"] == evidence   # chosen on dev over the plain heads
+    preds = model.predict_features(sf)
+    assert np.mean([p["pT"]["label"] == r["labels"]["pT"] for p, r in zip(preds, test)]) >= 0.9
+    model.save_pretrained(tmp_path / "m")
+    again = CachedHeadsModel.from_pretrained(tmp_path / "m")
+    assert again.findings_vocab == model.findings_vocab and again.predict_features(sf) == preds
+    with pytest.raises(Exception, match="registry"):
+        again.predict_texts(["pT1"])   # the evidence needs the rules: the registry builds it
+
+
+def test_weight_decay_is_a_grid_chosen_on_dev():
+    (train, tf), (dev, df), _ = _evidence_data(30, 0), _evidence_data(10, 1), None
+    cfg = CachedHeadsConfig(**{**TINY, "evidence_grid": ["findings"], "pooling_grid": ["mean"],
+                               "weight_decay_grid": [0.0, 1.0]})
+    g = CachedHeadsModel.fit(tf, train, df, dev, ["pT"], cfg, single_task=True).groups[0]
+    assert g["weight_decay"] in (0.0, 1.0) and g["evidence"] == "findings"
+
+
+def test_a_folder_written_before_the_weight_decay_grid_still_loads(tmp_path):
+    import json
+    (train, tf), (dev, df), (test, sf) = _evidence_data(20, 0), _evidence_data(10, 1), _evidence_data(4, 2)
+    cfg = CachedHeadsConfig(**{**TINY, "pooling_grid": ["mean"], "epochs_grid": [10]})
+    model = CachedHeadsModel.fit(tf, train, df, dev, ["pT"], cfg, single_task=False)
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "cached_heads.json").read_text())
+    saved["config"]["weight_decay"] = saved["config"].pop("weight_decay_grid")[0]
+    del saved["findings_vocab"]
+    (tmp_path / "cached_heads.json").write_text(json.dumps(saved))
+    assert CachedHeadsModel.from_pretrained(tmp_path).predict_features(sf) == model.predict_features(sf)

@@ -67,10 +67,11 @@ def _settings_lines(cfg: RealConfig, info: dict) -> list[str]:
                          f"tokens seen {100 * enc['share_tokens_seen']:.1f} % ({enc['reports_cut']} reports cut, "
                          f"{enc['windows_needed'] - enc['windows_kept']} windows dropped; longest report "
                          f"{enc['max_windows_per_report']} windows); first {cfg.heads_cached.encoder_layers} layers.")
-            for name in ("heads-cached-smollm2", "single-heads-cached-smollm2"):
+            for name in [n for n in info if n.endswith("heads-cached-smollm2") or "heads-cached-evidence" in n]:
                 for g in (info.get(name) or {}).get("chosen", []):
-                    lines.append(f"  - {name} {'/'.join(g['fields'])}: layer {g['layer']}, {g['pooling']} pooling, "
-                                 f"lr {g['lr']:g}, {g['epochs']} epochs (dev macro F1 {g['dev_score']:.1f})")
+                    lines.append(f"  - {name} {'/'.join(g['fields'])}: evidence {g.get('evidence', 'none')}, layer "
+                                 f"{g['layer']}, {g['pooling']} pooling, lr {g['lr']:g}, weight decay "
+                                 f"{g.get('weight_decay', '–')}, {g['epochs']} epochs (dev macro F1 {g['dev_score']:.1f})")
         if cfg.zero_shot is not None:
             lines.append(f"- zero-shot: {cfg.zero_shot.prompt} prompt, first {cfg.zero_shot.max_context_tokens} "
                          f"tokens of each report, {cfg.zero_shot.limit or 'all'} test reports.")
@@ -129,7 +130,8 @@ def write_report(out: Path, cfg: RealConfig, stages: dict, scores: dict, info: d
     lines = ["# Real data: TCGA pathology reports, cancer abstracts, SmolLM2-135M", "",
              f"Recipe `{info['recipe']}`; TCGA T14 reports in the package's fixed patient split "
              f"(train {counts['train']}, dev {counts['dev']}, test {counts['test']}); every system is scored on "
-             "the **test** split; nothing was tuned on it (nor on dev). Macro F1 ×100 with 95 % percentile "
+             "the **test** split; every setting was chosen on dev (or fixed in the recipe), never on test. Macro "
+             "F1 ×100 with 95 % percentile "
              f"bootstrap CIs ({cfg.n_boot} resamples over reports, seed {cfg.seed}).", "",
              f"Total run time {total / 60:.1f} min on this machine (stages below).", ""]
     head = headline(scores, stages, info)

@@ -106,28 +106,37 @@ class _Run:
                     "predict_seconds": round(time.perf_counter() - t0, 2), "selection": model.selection}
         return run
 
-    def features(self, base: Path) -> tuple[dict[str, list], dict]:
-        """Cached window features of train, dev and test (OUT/features/<base>; encoded once)."""
-        from cancerllm.models.cached_heads import encode_cached
-        splits = {"train": list(read_jsonl(self.tcga / "train.jsonl")), "dev": list(read_jsonl(self.tcga / "dev.jsonl")),
-                  "test": self.test}
-        texts = [r["text"] for s in splits.values() for r in s]
-        feats, coverage = encode_cached(base, texts, self.out / "features" / base.name, self.cfg.heads_cached)
-        out, start = {}, 0
-        for name, recs in splits.items():
-            out[name] = feats[start:start + len(recs)]
-            start += len(recs)
-        return {"records": splits, "features": out}, coverage
+    def features(self, base: Path) -> tuple[dict, dict]:
+        """What the cached heads read for train, dev and test: window features (OUT/features/<base>;
+        encoded once) and, when the recipe's `evidence_grid` asks for it, the evidence
+        (`cancerllm.baselines.staging_findings.report_features`). Built once per process."""
+        if getattr(self, "_features", None) is None:
+            from cancerllm.baselines.staging_findings import report_features
+            hc = self.cfg.heads_cached
+            splits = {"train": list(read_jsonl(self.tcga / "train.jsonl")),
+                      "dev": list(read_jsonl(self.tcga / "dev.jsonl")), "test": self.test}
+            texts = [r["text"] for s in splits.values() for r in s]
+            evidence = any(e != "none" for e in hc.evidence_grid)
+            feats, coverage = report_features(base, texts, self.out / "features" / base.name, hc, evidence)
+            out, start = {}, 0
+            for name, recs in splits.items():
+                out[name] = feats.part(start, start + len(recs))
+                start += len(recs)
+            self._features = {"records": splits, "features": out}, coverage
+        return self._features
 
-    def cached_heads(self, name: str, base: Path, single_task: bool):
-        """Heads on cached features: layer, pooling, lr, epochs chosen on dev; trained on train."""
+    def cached_heads(self, name: str, base: Path, single_task: bool, evidence: bool = False):
+        """Heads on cached features: evidence (with `evidence`: from the recipe's grid, else
+        none), layer, pooling, lr, weight decay, epochs chosen on dev; trained on train."""
         def run():
             from cancerllm.models.cached_heads import CachedHeadsModel
             data, coverage = self.features(base)
             recs, feats = data["records"], data["features"]
+            hc = self.cfg.heads_cached
+            hc = hc if evidence else hc.model_copy(update={"evidence_grid": ["none"]})
             t0 = time.perf_counter()
             model = CachedHeadsModel.fit(feats["train"], recs["train"], feats["dev"], recs["dev"], self.cfg.fields,
-                                         self.cfg.heads_cached, single_task, str(base))
+                                         hc, single_task, str(base))
             fit_s = time.perf_counter() - t0
             model.save_pretrained(self.out / "heads" / name)
             return {**self.save_preds(name, model.predict_features(feats["test"])), "fit_seconds": round(fit_s, 1),
@@ -209,9 +218,10 @@ def run_real(out_dir: str, recipe: str = "real-smollm2", overrides: list[str] | 
                                         f"on dev, refitted on {refit}); never reads the report")
         stage("classical", measured(run.classical("classical")))
         systems["classical"] = (f"TF-IDF word {tuple(c.word_ngrams)} + char {c.char_ngrams and tuple(c.char_ngrams)} "
-                                f"n-grams + rule findings (+ tumour size bin, cancer type) -> a logistic regression "
-                                f"per field, balanced class weights, C per field chosen on dev from {c.C_grid}, "
-                                f"refitted on {refit} (cancerllm.baselines.staging_classical)")
+                                f"n-grams + findings (rule values, tumour size bin and the T it implies by organ, "
+                                f"node counts, cancer type) -> a logistic regression per field, balanced class "
+                                f"weights, C from {c.C_grid} and the findings' weight from {c.findings_weight_grid} "
+                                f"chosen per field on dev, refitted on {refit} (cancerllm.baselines.staging_classical)")
 
     if cfg.tiny is not None:
         t = cfg.tiny
@@ -264,17 +274,22 @@ def run_real(out_dir: str, recipe: str = "real-smollm2", overrides: list[str] | 
         if cfg.heads_cached is not None:
             hc = cfg.heads_cached
             info["encode-smollm2"] = stage("encode-smollm2", measured(lambda: run.features(base)[1]))
-            info["heads-cached-smollm2"] = stage("heads-cached-smollm2",
-                                                 measured(run.cached_heads("heads-cached-smollm2", base, False)))
             what = (f"frozen SmolLM2, first {hc.encoder_layers} of its layers, every report whole in windows of "
                     f"{hc.max_length} tokens (overlap {hc.overlap}), mean-pooled hidden states cached; layer "
-                    f"{hc.feature_layers}, window pooling {hc.pooling_grid}, lr {hc.lr_grid}, epochs "
-                    f"{hc.epochs_grid} chosen on dev")
-            systems["heads-cached-smollm2"] = f"multi-task heads on cached features: {what}"
-            if hc.single_task:
-                info["single-heads-cached-smollm2"] = stage(
-                    "single-heads-cached-smollm2", measured(run.cached_heads("single-heads-cached-smollm2", base, True)))
-                systems["single-heads-cached-smollm2"] = f"single-task heads (one per field) on cached features: {what}"
+                    f"{hc.feature_layers}, window pooling {hc.pooling_grid}, lr {hc.lr_grid}, weight decay "
+                    f"{hc.weight_decay_grid}, epochs {hc.epochs_grid} chosen on dev")
+            evidence = [e for e in hc.evidence_grid if e != "none"]
+            kinds = [("", False, "")] + ([("-evidence", True, f"; with evidence ({'/'.join(evidence)}, chosen on dev: "
+                                          f"the rule findings and their sentences encoded as one more window, "
+                                          f"and/or the findings one-hot, beside the pooled report)")]
+                                         if evidence else [])
+            for suffix, with_evidence, note in kinds:
+                # single-task heads: with the evidence when there is some (the plain ones only without)
+                for single in ([False, True] if hc.single_task and (with_evidence or not evidence) else [False]):
+                    name = f"{'single-' if single else ''}heads-cached{suffix}-smollm2"
+                    info[name] = stage(name, measured(run.cached_heads(name, base, single, with_evidence)))
+                    kind = "single-task heads (one per field)" if single else "multi-task heads"
+                    systems[name] = f"{kind} on cached features: {what}{note}"
         batch = cfg.heads.train.per_device_eval_batch_size
         if cfg.lora_heads:
             info["heads-smollm2"] = stage("heads-smollm2",

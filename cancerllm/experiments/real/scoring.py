@@ -102,9 +102,11 @@ HEADLINE_KEYS = {"rules": "rules", "cancer_type_prior": "cancer_type_prior", "cl
                  "zero-shot-smollm2": "zero_shot", "heads-smollm2": "multitask_heads_lora",
                  "heads-smollm2-cpt": "multitask_heads_lora_cpt", "heads-tiny": "multitask_heads_lora_tiny",
                  "heads-cached-smollm2": "multitask_heads_cached",
-                 "single-heads-cached-smollm2": "single_task_heads_cached"}
+                 "single-heads-cached-smollm2": "single_task_heads_cached",
+                 "heads-cached-evidence-smollm2": "multitask_heads_cached_evidence",
+                 "single-heads-cached-evidence-smollm2": "single_task_heads_cached_evidence"}
 # Stages a system needs besides its own (`NAME`) and its prediction stage (`predict-NAME`).
-SHARED_STAGES = {"heads-cached-smollm2": ["encode-smollm2"], "single-heads-cached-smollm2": ["encode-smollm2"]}
+SHARED_STAGES = {name: ["encode-smollm2"] for name in HEADLINE_KEYS if "heads-cached" in name}
 
 
 def system_cost(name: str, stages: dict) -> dict:

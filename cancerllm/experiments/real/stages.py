@@ -35,6 +35,8 @@ STAGE_INPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "encode-smollm2": (("data",), ("base", "heads_cached", "limit")),
     "heads-cached-smollm2": (("encode-smollm2",), ("heads_cached", "fields")),
     "single-heads-cached-smollm2": (("encode-smollm2",), ("heads_cached", "fields")),
+    "heads-cached-evidence-smollm2": (("encode-smollm2",), ("heads_cached", "fields")),
+    "single-heads-cached-evidence-smollm2": (("encode-smollm2",), ("heads_cached", "fields")),
     "heads-smollm2": (("data",), ("base", "heads")),
     "predict-heads-smollm2": (("heads-smollm2",), ("limit",)),
     "zero-shot-smollm2": (("data",), ("base", "zero_shot", "limit", "seed")),
