@@ -15,11 +15,11 @@ from cancerllm.experiments.demo.config import DemoConfig, PublicText
 from cancerllm.io import atomic_write_jsonl, read_jsonl
 from cancerllm.runs import StageRunner
 
-# Seconds per stage of the default demo, measured on a quiet 2-core CPU (2026-12-02), for the ETA.
-ESTIMATES = {"import_base": 15, "synth": 1, "tasks": 2, "public_text": 3, "corpus": 3, "pack": 4,
-             "train_cpt": 60, "perplexity": 25, "finetune_base": 1050, "finetune_cpt": 1050,
-             "evaluate_compare": 315, "error_analysis": 1, "train_staging_classical": 20, "train_heads": 90,
-             "evaluate_staging": 10, "robustness_misspell": 140, "robustness_counterfactual": 250}
+# Seconds per stage of the default demo, measured on a quiet 2-core CPU (2026-12-07, from a fresh clone), for the ETA.
+ESTIMATES = {"import_base": 15, "synth": 1, "tasks": 2, "public_text": 3, "corpus": 3, "pack": 5,
+             "train_cpt": 62, "perplexity": 37, "finetune_base": 1000, "finetune_cpt": 1010,
+             "evaluate_compare": 195, "error_analysis": 1, "train_staging_classical": 23, "train_heads": 95,
+             "evaluate_staging": 15, "robustness_misspell": 67, "robustness_counterfactual": 223}
 PUBLIC_PREFIXES = ("tcga:", "hoc:", "medtc:")
 
 
