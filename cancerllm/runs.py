@@ -79,84 +79,256 @@ class StageRunner:
 
     Memory, per stage: `peak_rss_mb` is the peak of the process that ran it (its own for an
     isolated stage); `tree_peak_rss_mb` is the sampled peak of the job's processes together
-    while it ran (`runtime.TreeMemory`): what the machine needs.
+    while it ran (`runtime.TreeMemory`): what the machine needs. Each record also holds
+    `started` / `ended` (epoch seconds), so `wall_seconds` gives the job's wall time even
+    when stages overlapped or ran in several sittings.
 
     `plan` (stage names in order) lets it print an overall "stage n/N" line with an ETA
     from the stages already timed in this or an earlier run of the same folder.
 
     `isolated` stages run in a child process (`child_command(name)` is its argv), which
-    re-enters the same job with `only=name`: every earlier stage is already recorded, so
-    the child skips them, runs that one stage, records it in stages.json and stops
-    (`StageFinished`). Why: a training stage's memory (model copies, optimiser state,
-    allocator arenas) then goes back to the system when it ends instead of staying with
-    the long-lived job process; the recorded peak of an isolated stage is the child's own,
-    so stages.json says which stage needs the memory. Measured in the demo (2026-12-02):
-    the demo's own process stays at 2.1-2.7 GB; a SmolLM2 fine-tune peaks at ~7 GB by
-    itself, so isolation does not lower the job's overall peak below that stage's.
+    re-enters the same job with `only=name`: the child skips every other stage, runs that
+    one, records it in stages.json and stops (`StageFinished`). Why: a training stage's
+    memory (model copies, optimiser state, allocator arenas) then goes back to the system
+    when it ends instead of staying with the long-lived job process; the recorded peak of
+    an isolated stage is the child's own, so stages.json says which stage needs the memory.
+
+    `lanes` > 1 runs up to that many stages at once (`finish()` runs them): a call then only
+    registers the stage; a stage starts once the stages it depends on are recorded and a lane
+    is free, the longest first by `estimates` (list scheduling; else in the order the stages
+    were registered). Isolated stages run side by side in
+    their own processes, each with the CPU's cores shared out (`CANCERLLM_THREADS` = cores //
+    lanes, unless the user set it; mimalloc preloaded, `runtime.child_env`) and its output in
+    OUT/logs/STAGE.log; other stages run in
+    this process. `after[name]` lists what a stage depends on; a stage it does not name
+    depends on every stage registered before it (the sequential order, always safe). Why: on
+    a 2-core CPU two one-thread trainings side by side do ~1.85x the work of one two-thread
+    training (measured, docs/training.md): a small model cannot keep two cores busy from one
+    process. With lanes > 1 a stage's result is not returned by the call (it has not run yet).
+    stages.json is updated under a file lock, by this process and by each child.
     """
+
+    HEARTBEAT_S = 60.0
 
     def __init__(self, out: Path, plan: list[str] | None = None, estimates: dict[str, float] | None = None,
                  isolated: set[str] | None = None, child_command: Callable[[str], list[str]] | None = None,
-                 only: str | None = None):
+                 only: str | None = None, lanes: int = 1, after: dict[str, list[str]] | None = None,
+                 label: str = "demo"):
         self.out = out
         self.path = out / "stages.json"
-        self.done: dict = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.done: dict = self._read()
         self.plan = plan or []
         self.estimates = estimates or {}
         self.isolated = set(isolated or ()) if only is None else set()
         self.child_command = child_command
         self.only = only
+        self.lanes = max(1, int(lanes)) if only is None else 1
+        self.after = after or {}
+        self.label = label
         self.t_start = time.perf_counter()
+        self.pending: dict[str, tuple[Callable[[], dict | None], list[str]]] = {}
+        self.running: dict[str, dict] = {}
+        self.registered: list[str] = []
+        self.failed: list[str] = []
+
+    # ------------------------------------------------------------ the record
+
+    def _read(self) -> dict:
+        return json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def _record(self, name: str, entry: dict) -> None:
+        """Add one stage's record to stages.json (read-modify-write under a lock: several
+        processes of one job write it)."""
+        from filelock import FileLock
+        self.out.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.path) + ".lock"):
+            done = self._read()
+            done[name] = entry
+            atomic_write_json(self.path, done)
+        self.done = done
 
     def _progress(self, name: str) -> str:
         if name not in self.plan:
             return ""
+        left = [s for s in self.plan if s not in self.done and s not in self.running]
+        eta = sum(self.estimates.get(s, 0.0) for s in left) / self.lanes
+        if self.lanes > 1:
+            n = sum(s in self.done for s in self.plan)
+            return f" [{n}/{len(self.plan)} stages done, ~{eta / 60:.0f} min left]" if eta else ""
         i = self.plan.index(name) + 1
-        left = [s for s in self.plan[i - 1:] if s not in self.done]
-        eta = sum(self.estimates.get(s, 0.0) for s in left)
         return f" [stage {i}/{len(self.plan)}, ~{eta / 60:.0f} min left]" if eta else f" [stage {i}/{len(self.plan)}]"
+
+    # ------------------------------------------------------------ one stage
 
     def __call__(self, name: str, fn: Callable[[], dict | None]) -> dict:
         if name in self.done:
-            if self.only is None:  # a child skips the stages before its own without a word
-                print(f"[demo] {name}: done earlier ({self.done[name]['seconds']:.1f} s), skipping", flush=True)
+            if self.only is None:  # a child skips the other stages without a word
+                print(f"[{self.label}] {name}: done earlier ({self.done[name]['seconds']:.1f} s), skipping", flush=True)
             return self.done[name].get("result") or {}
         if self.only is not None and name != self.only:
-            raise RuntimeError(f"stage {self.only!r} was asked for alone, but stage {name!r} before it is not done")
+            return {}  # another process runs it (the parent checked what this stage needs)
+        deps = self.after.get(name, list(self.registered))
+        self.registered.append(name)
+        if self.lanes > 1:
+            self.pending[name] = (fn, deps)
+            return {}
         if self.only is None:
-            print(f"[demo] {name} ...{self._progress(name)}", flush=True)
+            print(f"[{self.label}] {name} ...{self._progress(name)}", flush=True)
         if name in self.isolated and self.child_command is not None:
-            return self._in_child(name)
-        t0 = time.perf_counter()
+            self._start_child(name, threads=None)
+            self._wait_child(name)
+            return self.done[name].get("result") or {}
+        return self._in_process(name, fn)
+
+    def _in_process(self, name: str, fn: Callable[[], dict | None]) -> dict:
+        t0, started = time.perf_counter(), time.time()
         with TreeMemory() as mem:
             result = fn() or {}
             release_memory()
         seconds = time.perf_counter() - t0
-        self.done[name] = {"seconds": round(seconds, 2), "peak_rss_mb": _peak_rss_mb(),
-                           "tree_peak_rss_mb": mem.peak_mb, "result": result}
-        atomic_write_json(self.path, self.done)
+        self._record(name, {"seconds": round(seconds, 2), "peak_rss_mb": _peak_rss_mb(),
+                            "tree_peak_rss_mb": mem.peak_mb, "started": round(started, 2),
+                            "ended": round(time.time(), 2), "result": result})
         if self.only == name:
             raise StageFinished(name)
-        print(f"[demo] {name}: {seconds:.1f} s", flush=True)
+        print(f"[{self.label}] {name}: {seconds:.1f} s", flush=True)
         return result
 
-    def _in_child(self, name: str) -> dict:
+    # ------------------------------------------------------------ child processes
+
+    def _start_child(self, name: str, threads: int | None) -> None:
+        """Start `name`'s child process. With `threads`, the child's output goes to
+        OUT/logs/NAME.log (several run at once) and it gets that many torch threads."""
         import subprocess
-        t0 = time.perf_counter()
-        with TreeMemory() as mem:  # this process and the child together
-            proc = subprocess.run(self.child_command(name))
-        self.done = json.loads(self.path.read_text()) if self.path.exists() else {}
-        if proc.returncode != 0 or name not in self.done:
-            from cancerllm.errors import CancerLLMError
-            raise CancerLLMError(f"stage {name!r} failed in its own process (exit code {proc.returncode}); "
-                                 "its output above says why; run the same command again to resume")
-        self.done[name]["seconds"] = round(time.perf_counter() - t0, 2)  # with the child's start-up
-        self.done[name]["process"] = "child"
-        self.done[name]["tree_peak_rss_mb"] = mem.peak_mb
-        atomic_write_json(self.path, self.done)
-        print(f"[demo] {name}: {self.done[name]['seconds']:.1f} s (own process, peak "
-              f"{self.done[name]['peak_rss_mb']:.0f} MB)", flush=True)
-        return self.done[name].get("result") or {}
+
+        from cancerllm.runtime import child_env
+        env, log = child_env(threads), None  # mimalloc preloaded where installed (runtime.allocator_library)
+        if threads is not None:
+            (self.out / "logs").mkdir(parents=True, exist_ok=True)
+            log = open(self.out / "logs" / f"{name}.log", "a", encoding="utf-8")  # noqa: SIM115 - closed in _reap
+        mem = TreeMemory().__enter__()  # this process and its children together
+        proc = subprocess.Popen(self.child_command(name), env=env, stdout=log,
+                                stderr=subprocess.STDOUT if log else None)
+        self.running[name] = {"proc": proc, "t0": time.perf_counter(), "started": time.time(), "mem": mem,
+                              "log": log, "threads": threads}
+
+    def _wait_child(self, name: str) -> None:
+        self.running[name]["proc"].wait()
+        self._reap(name)
+        if self.failed:
+            raise self._failure()
+
+    def _reap(self, name: str) -> bool:
+        """Record `name`'s child once it has ended; False while it runs."""
+        run = self.running[name]
+        code = run["proc"].poll()
+        if code is None:
+            return False
+        run["mem"].__exit__(None, None, None)
+        if run["log"]:
+            run["log"].close()
+        del self.running[name]
+        self.done = self._read()
+        if code != 0 or name not in self.done:
+            self.failed.append(name)
+            tail = _log_tail(self.out / "logs" / f"{name}.log", 40) if run["log"] else ""
+            print(f"[{self.label}] {name}: FAILED in its own process (exit code {code})"
+                  + (f"; last lines of logs/{name}.log:\n{tail}" if tail else ""), flush=True)
+            return True
+        entry = dict(self.done[name])
+        entry.update(seconds=round(time.perf_counter() - run["t0"], 2),  # with the child's start-up
+                     process="child", tree_peak_rss_mb=run["mem"].peak_mb, started=round(run["started"], 2),
+                     ended=round(time.time(), 2))
+        if run["threads"] is not None:
+            entry["threads"] = run["threads"]
+        self._record(name, entry)
+        print(f"[{self.label}] {name}: {entry['seconds']:.1f} s (own process, peak "
+              f"{entry['peak_rss_mb']:.0f} MB)", flush=True)
+        return True
+
+    def _failure(self) -> Exception:
+        from cancerllm.errors import CancerLLMError
+        names = ", ".join(self.failed)
+        where = f" (its log: {self.out / 'logs'})" if self.lanes > 1 else ""
+        return CancerLLMError(f"stage(s) {names} failed in their own process; the output above says why{where}; "
+                              "run the same command again to resume")
+
+    # ------------------------------------------------------------ several at once
+
+    def finish(self) -> None:
+        """Run every registered stage (lanes > 1), each once what it depends on is done.
+
+        A failed stage stops new starts; the stages already running are left to finish (their
+        work is kept, and a rerun resumes), then the error is raised.
+        """
+        import os
+        if not self.pending:
+            return
+        threads = max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+                      // self.lanes)
+        last_beat = time.perf_counter()
+        while self.pending or self.running:
+            progressed = any([self._reap(n) for n in list(self.running)])
+            if not self.failed:
+                # the longest stage first among those ready (estimates; else registration order)
+                for name in sorted(self.pending, key=lambda n: -self.estimates.get(n, 0.0)):
+                    if len(self.running) >= self.lanes:
+                        break
+                    fn, deps = self.pending[name]
+                    if not all(d in self.done for d in deps):
+                        continue
+                    del self.pending[name]
+                    progressed = True
+                    if name in self.isolated and self.child_command is not None:
+                        print(f"[{self.label}] {name} ... started in its own process ({threads} thread(s); "
+                              f"output: logs/{name}.log){self._progress(name)}", flush=True)
+                        self._start_child(name, threads)
+                    else:
+                        print(f"[{self.label}] {name} ...{self._progress(name)}", flush=True)
+                        self._in_process(name, fn)
+                        break  # stages may have ended meanwhile: reap before starting more
+            if self.failed and not self.running:
+                raise self._failure()
+            if not self.running and self.pending and not progressed:
+                blocked = {n: [d for d in deps if d not in self.done] for n, (_, deps) in self.pending.items()}
+                raise RuntimeError(f"stages wait for stages that never run: {blocked}")
+            if time.perf_counter() - last_beat >= self.HEARTBEAT_S:
+                last_beat = time.perf_counter()
+                for name in self.running:
+                    print(f"[{self.label}] {name}: {_log_tail(self.out / 'logs' / f'{name}.log', 1)[-160:]}",
+                          flush=True)
+            if not progressed:
+                time.sleep(0.2)
+
+
+def wall_seconds(stages: dict) -> float:
+    """The job's wall time from its stage records: the length of the union of their
+    [started, ended] intervals (stages that overlapped count once; the gaps between two
+    sittings of a resumed job count not at all); records without times add their seconds."""
+    spans = sorted((s["started"], s["ended"]) for s in stages.values() if "started" in s and "ended" in s)
+    total = sum(s["seconds"] for s in stages.values() if not ("started" in s and "ended" in s))
+    end = None
+    for a, b in spans:
+        if end is None or a > end:
+            total += b - a
+            end = b
+        elif b > end:
+            total += b - end
+            end = b
+    return round(total, 1)
+
+
+def _log_tail(path: Path, lines: int) -> str:
+    """The last `lines` lines of a log (a progress bar's carriage returns count as line ends)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 16384))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    parts = [p.strip() for p in text.replace("\r", "\n").split("\n") if p.strip()]
+    return "\n".join(parts[-lines:])
 
 
 def _peak_rss_mb() -> float:

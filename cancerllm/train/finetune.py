@@ -73,6 +73,9 @@ class FinetuneConfig(TrainConfig):
     context_sections: dict[str, list[str]] = {}
     select_best: bool = True              # keep the checkpoint with the lowest validation loss
     group_by_length: bool = True          # batches of similar length: less padding
+    # with group_by_length: serve those batches in a random order, so the tasks of a multi-task
+    # run alternate step by step instead of coming in blocks (`train.samplers`)
+    shuffle_batches: bool = False
     pad_to_multiple_of: int | None = None
     train: TrainerSettings = TrainerSettings(learning_rate=2e-4, num_train_epochs=1.0)
 
@@ -238,7 +241,8 @@ def finetune(model_dir: str | os.PathLike, tasks_dir: str | os.PathLike, out_dir
     # loss projects only the answer positions onto the vocabulary (`train.trainer._answer_only_loss`).
     collator = PaddingCollator(tok.pad_token_id, cfg.pad_to_multiple_of, side="left")
     metrics = run_trainer(model, tok, train, val, collator, cfg, out, checkpoint, callbacks,
-                          args_extra=extra, extra_metrics={"tasks": stats}, answer_logits_only=True)
+                          args_extra=extra, extra_metrics={"tasks": stats}, answer_logits_only=True,
+                          shuffle_batches=cfg.shuffle_batches and cfg.group_by_length)
     if metrics.get("output") and Path(metrics["output"]).is_dir():
         # the prompt limits this model learnt with travel with it (eval, predict, serve read them)
         from cancerllm.tasks.prompt_settings import from_recipe, write_prompt_settings

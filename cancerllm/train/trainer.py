@@ -166,10 +166,23 @@ class CountingTrainer(Trainer):
     next-token label is not -100.
     """
 
-    def __init__(self, *args, answer_logits_only: bool = False, **kwargs):
+    def __init__(self, *args, answer_logits_only: bool = False, shuffle_batches: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.token_counts = torch.zeros(3, dtype=torch.long, device=self.args.device)
         self.answer_logits_only = answer_logits_only
+        self.shuffle_batches = shuffle_batches
+
+    def _get_train_sampler(self, train_dataset=None):
+        """Transformers' sampler; with `shuffle_batches`, its length-grouped batches in a
+        random order (`train.samplers`: the tasks of a multi-task run interleaved)."""
+        from transformers.trainer_pt_utils import LengthGroupedSampler
+
+        from cancerllm.train.samplers import ShuffledLengthGroupedSampler
+        sampler = super()._get_train_sampler(train_dataset)
+        if self.shuffle_batches and type(sampler) is LengthGroupedSampler:
+            return ShuffledLengthGroupedSampler(sampler.batch_size, lengths=sampler.lengths,
+                                                generator=sampler.generator)
+        return sampler
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if model.training:
@@ -341,7 +354,7 @@ def train_session(trainer_cls: type[Trainer], model, train_dataset, eval_dataset
 def run_trainer(model, tokenizer, train_dataset, eval_dataset, collator, cfg: TrainConfig,
                 out: Path, checkpoint: str | None = None, callbacks: list | None = None,
                 args_extra: dict | None = None, extra_metrics: dict | None = None,
-                answer_logits_only: bool = False) -> dict:
+                answer_logits_only: bool = False, shuffle_batches: bool = False) -> dict:
     """Train with HF `Trainer` (from `checkpoint` if given), save the final weights and
     tokenizer, write OUT/train_metrics.json; returns those metrics.
 
@@ -357,7 +370,7 @@ def run_trainer(model, tokenizer, train_dataset, eval_dataset, collator, cfg: Tr
     trainer, result, wall, peak_gpu_mb = train_session(
         CountingTrainer, model, train_dataset, eval_dataset, collator, cfg, out, checkpoint,
         callbacks=callbacks, args_extra=args_extra, processing_class=tokenizer,
-        answer_logits_only=answer_logits_only)
+        answer_logits_only=answer_logits_only, shuffle_batches=shuffle_batches)
     args = trainer.args
     final_dir = out / ("adapter" if cfg.uses_lora else "model")
     trainer.save_model(str(final_dir))  # an adapter only, for a peft model

@@ -46,3 +46,24 @@ def test_the_smoke_demo_runs_every_stage_and_writes_the_headline(tmp_path, capsy
     assert "[stage 1/" in capsys.readouterr().out            # overall progress with stage n/N
     run_demo(str(tmp_path / "demo"), overrides=TOY, profile="smoke")
     assert "done earlier" in capsys.readouterr().out        # resumed, nothing redone
+
+
+@pytest.mark.slow
+def test_the_smoke_demo_runs_its_stages_side_by_side(tmp_path, monkeypatch):
+    """`parallel_stages: 2`, as the default recipe: the fine-tune from the base runs beside
+    continued pre-training and the fine-tune from base+CPT, each in its own process."""
+    monkeypatch.delenv("CANCERLLM_THREADS", raising=False)
+    toy = [o for o in TOY if not o.startswith("isolate_stages")] + [
+        "parallel_stages=2", "isolate_stages=[train_cpt, finetune_base, finetune_cpt, evaluate_compare]"]
+    report = run_demo(str(tmp_path / "demo"), overrides=toy, profile="smoke")
+    out = report.parent
+    stages = json.loads((out / "stages.json").read_text())
+    base, cpt = stages["finetune_base"], stages["finetune_cpt"]
+    assert base["process"] == cpt["process"] == "child"
+    assert base["started"] < cpt["ended"] and cpt["started"] < base["ended"]     # side by side
+    assert cpt["started"] >= stages["train_cpt"]["ended"]                       # after what it reads
+    assert stages["evaluate_compare"]["started"] >= max(base["ended"], cpt["ended"])
+    headline = json.loads((out / "headline.json").read_text())
+    assert 0 < headline["demo_seconds"] < sum(s["seconds"] for s in stages.values())
+    assert set(headline["systems"]["cpt_it"]) == {"phenotype", "diagnosis", "treatment"}
+    assert (out / "logs" / "finetune_base.log").is_file()

@@ -2,8 +2,9 @@
 
 The demo starts this for the stages its recipe isolates (`isolate_stages`). It reads the
 run's resolved config (OUT/config.yaml, written by the demo at start), re-enters the same
-stage sequence with `StageRunner(only=STAGE)`: the stages before it are recorded in
-OUT/stages.json and skipped, STAGE runs and is recorded, and the process exits.
+stage sequence with `StageRunner(only=STAGE)`: every other stage is skipped (the demo's
+process starts a child only once the stages it reads are done), STAGE runs and is recorded
+in OUT/stages.json, and the process exits.
 """
 
 from __future__ import annotations

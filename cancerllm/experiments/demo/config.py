@@ -62,3 +62,6 @@ class DemoConfig(Config):
     # Stages run in a process of their own, so their memory is handed back when they end
     # (runs.StageRunner); [] runs every stage in the demo's process.
     isolate_stages: list[str] = []
+    # How many stages run at once (each as soon as what it reads is done; the CPU's cores are
+    # shared out among the isolated ones, runs.StageRunner). 1: one after another.
+    parallel_stages: int = Field(default=1, ge=1)

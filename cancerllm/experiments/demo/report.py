@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from cancerllm.io import atomic_write_text, markdown_table_lines
+from cancerllm.runs import wall_seconds
 
 TRAIN_STAGES = {"train_base": "tiny base (full-parameter, stand-in for a general base model)",
                 "train_cpt": "continued pre-training (LoRA, merged)",
@@ -21,7 +22,7 @@ TRAIN_STAGES = {"train_base": "tiny base (full-parameter, stand-in for a general
 def _stages(stages: dict) -> list[str]:
     tree = lambda i: f"{i['tree_peak_rss_mb']:.0f}" if "tree_peak_rss_mb" in i else "–"  # noqa: E731
     rows = [[n, f"{i['seconds']:.1f}", f"{i['peak_rss_mb']:.0f}", tree(i)] for n, i in stages.items()]
-    rows.append(["**total**", f"**{sum(i['seconds'] for i in stages.values()):.1f}**", "", ""])
+    rows.append(["**total (wall; overlapping stages count once)**", f"**{wall_seconds(stages):.1f}**", "", ""])
     return ["## Stages (wall time; peak resident memory of the stage's process, and of the job's "
             "processes together while it ran)", "",
             *markdown_table_lines(["stage", "seconds", "process peak RSS (MB)", "job peak RSS (MB)"], rows), ""]

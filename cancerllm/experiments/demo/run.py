@@ -28,10 +28,10 @@ from pathlib import Path
 from cancerllm.config import load_config
 from cancerllm.experiments.demo.config import PROFILES, DemoConfig
 from cancerllm.experiments.demo.stages import (ESTIMATES, Paths, base_stages, cpt_stages, data_stages,
-                                               evaluation_stages, finetune_stages, plan, robustness_stages,
-                                               staging_stages)
+                                               depends_on, evaluation_stages, finetune_stages, perplexity_stage,
+                                               plan, robustness_stages, staging_stages)
 from cancerllm.io import atomic_write_json
-from cancerllm.runs import StageRunner, start_run
+from cancerllm.runs import StageRunner, start_run, wall_seconds
 
 
 def run_demo(out_dir: str, recipe: str | None = None, overrides: list[str] | None = None,
@@ -46,18 +46,23 @@ def run_demo(out_dir: str, recipe: str | None = None, overrides: list[str] | Non
 
 def run_all(cfg: DemoConfig, p: Paths, stage: StageRunner | None = None) -> Path:
     """Every stage, then the report. `cfg.isolate_stages` run each in a child process
-    (`python -m cancerllm.experiments.demo.child OUT STAGE`, see StageRunner)."""
+    (`python -m cancerllm.experiments.demo.child OUT STAGE`, see StageRunner); with
+    `cfg.parallel_stages` > 1 up to that many run at once, each as soon as the stages it
+    reads are done (`stages.depends_on`)."""
     import sys
     stage = stage or StageRunner(
         p.out, plan(cfg), ESTIMATES, isolated=set(cfg.isolate_stages),
-        child_command=lambda name: [sys.executable, "-m", "cancerllm.experiments.demo.child", str(p.out), name])
+        child_command=lambda name: [sys.executable, "-m", "cancerllm.experiments.demo.child", str(p.out), name],
+        lanes=cfg.parallel_stages, after=depends_on(cfg))
     data_stages(cfg, p, stage)
     base = base_stages(cfg, p, stage)
     cpt_stages(cfg, p, stage, base)
     finetune_stages(cfg, p, stage, base)
+    perplexity_stage(cfg, p, stage, base)
     evaluation_stages(cfg, p, stage, base)
     staging_stages(cfg, p, stage)
     robustness_stages(cfg, p, stage)
+    stage.finish()  # with parallel stages: they run here
     _artefacts(cfg, p, base)
     write_headline(p.out, cfg, _base_name(cfg))
     from cancerllm.experiments.demo.report import write_demo_report
@@ -97,7 +102,7 @@ def write_headline(out: Path, cfg: DemoConfig, base_name: str) -> Path:
     ppl = stages.get("perplexity", {}).get("result", {})
     headline = {
         "base_model": base_name,
-        "demo_seconds": round(sum(s["seconds"] for s in stages.values()), 1),
+        "demo_seconds": wall_seconds(stages),   # stages that ran side by side count once
         # the job's processes together (parent + a stage's child), as sampled (runs.StageRunner)
         "peak_rss_mb": max((s.get("tree_peak_rss_mb", s["peak_rss_mb"]) for s in stages.values()), default=None),
         "systems": compare.get("average_f1", {}),

@@ -15,11 +15,12 @@ from cancerllm.experiments.demo.config import DemoConfig, PublicText
 from cancerllm.io import atomic_write_jsonl, read_jsonl
 from cancerllm.runs import StageRunner
 
-# Seconds per stage of the default demo, measured on a quiet 2-core CPU (2026-12-07, from a fresh clone), for the ETA.
-ESTIMATES = {"import_base": 15, "synth": 1, "tasks": 2, "public_text": 3, "corpus": 3, "pack": 5,
-             "train_cpt": 62, "perplexity": 37, "finetune_base": 1000, "finetune_cpt": 1010,
-             "evaluate_compare": 195, "error_analysis": 1, "train_staging_classical": 23, "train_heads": 95,
-             "evaluate_staging": 15, "robustness_misspell": 67, "robustness_counterfactual": 223}
+# Seconds per stage of the default demo (two stages at once, one thread each), for the ETA and for
+# which ready stage starts first (the longest); estimated 2026-12-07 from side-by-side runs on a quiet 2-core CPU.
+ESTIMATES = {"import_base": 20, "synth": 1, "tasks": 2, "public_text": 3, "corpus": 3, "pack": 8,
+             "train_cpt": 75, "perplexity": 45, "finetune_base": 950, "finetune_cpt": 950,
+             "evaluate_compare": 230, "error_analysis": 1, "train_staging_classical": 28, "train_heads": 110,
+             "evaluate_staging": 20, "robustness_misspell": 75, "robustness_counterfactual": 250}
 PUBLIC_PREFIXES = ("tcga:", "hoc:", "medtc:")
 
 
@@ -43,7 +44,7 @@ def plan(cfg: DemoConfig) -> list[str]:
     tiny = cfg.base_model == "tiny"
     names = ["synth", "tasks", "public_text", "corpus"]
     names += ["tokenizer", "init_model", "pack", "train_base"] if tiny else ["import_base", "pack"]
-    names += ["train_cpt", "perplexity", "finetune_base", "finetune_cpt", "evaluate_compare", "error_analysis"]
+    names += ["train_cpt", "finetune_base", "finetune_cpt", "perplexity", "evaluate_compare", "error_analysis"]
     names += ["train_staging_classical"]
     if cfg.heads is not None:
         names += ["train_heads"] + (["train_single_task_heads"] if cfg.single_task_fields else [])
@@ -51,6 +52,31 @@ def plan(cfg: DemoConfig) -> list[str]:
     if cfg.robustness:
         names += ["robustness_misspell", "robustness_counterfactual"]
     return names
+
+
+def depends_on(cfg: DemoConfig) -> dict[str, list[str]]:
+    """What each stage reads, by stage (for running stages side by side, `parallel_stages`).
+
+    A stage not named here waits for every stage before it. Only stages of this demo's plan
+    are kept (e.g. no import for a local base directory)."""
+    base = "train_base" if cfg.base_model == "tiny" else "import_base"
+    after = {
+        "train_cpt": ["pack", base],
+        "finetune_base": ["tasks", base],
+        "finetune_cpt": ["tasks", "train_cpt"],
+        "perplexity": ["corpus", "public_text", base, "train_cpt"],
+        "evaluate_compare": ["tasks", base, "finetune_base", "finetune_cpt"],
+        "error_analysis": ["evaluate_compare"],
+        "train_staging_classical": ["synth"],
+        "train_heads": ["synth", "train_cpt"],
+        "train_single_task_heads": ["synth", "train_cpt"],
+        "evaluate_staging": ["synth", "train_cpt", "train_staging_classical", "train_heads",
+                             "train_single_task_heads"],
+        "robustness_misspell": ["tasks", "finetune_cpt"],
+        "robustness_counterfactual": ["tasks", "train_cpt"],
+    }
+    names = set(plan(cfg))
+    return {stage: [d for d in deps if d in names] for stage, deps in after.items() if stage in names}
 
 
 def train_summary(metrics: dict) -> dict:
@@ -160,6 +186,12 @@ def cpt_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) -> Non
         pcfg = load_config(PretrainConfig, cfg.cpt.recipe, cfg.cpt.overrides)
         return train_summary(pretrain(base, p.corpus / "packed", p.cpt_run, pcfg, resume=True, merge=True))
 
+    stage("train_cpt", cpt)
+
+
+def perplexity_stage(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) -> None:
+    """Held-out perplexity of the base and of base+CPT (TCGA test reports, synthetic notes)."""
+
     def perplexity():
         from cancerllm.evaluate.perplexity import evaluate_perplexity
         s = cfg.perplexity
@@ -183,7 +215,6 @@ def cpt_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) -> Non
         result["perplexity_on"] = "tcga_test" if "tcga_test" in result else "synthetic_validation"
         return result
 
-    stage("train_cpt", cpt)
     stage("perplexity", perplexity)
 
 
