@@ -151,7 +151,9 @@ class StageRunner:
         if name not in self.plan:
             return ""
         left = [s for s in self.plan if s not in self.done and s not in self.running]
-        eta = sum(self.estimates.get(s, 0.0) for s in left) / self.lanes
+        now = time.perf_counter()
+        running = sum(max(0.0, self.estimates.get(s, 0.0) - (now - r["t0"])) for s, r in self.running.items())
+        eta = (sum(self.estimates.get(s, 0.0) for s in left) + running) / self.lanes
         if self.lanes > 1:
             n = sum(s in self.done for s in self.plan)
             return f" [{n}/{len(self.plan)} stages done, ~{eta / 60:.0f} min left]" if eta else ""
