@@ -23,9 +23,10 @@ def _stages(stages: dict) -> list[str]:
     tree = lambda i: f"{i['tree_peak_rss_mb']:.0f}" if "tree_peak_rss_mb" in i else "–"  # noqa: E731
     rows = [[n, f"{i['seconds']:.1f}", f"{i['peak_rss_mb']:.0f}", tree(i)] for n, i in stages.items()]
     rows.append(["**total (wall; overlapping stages count once)**", f"**{wall_seconds(stages):.1f}**", "", ""])
-    return ["## Stages (wall time; peak resident memory of the stage's process, and of the job's "
-            "processes together while it ran)", "",
-            *markdown_table_lines(["stage", "seconds", "process peak RSS (MB)", "job peak RSS (MB)"], rows), ""]
+    return ["## Stages (wall time; peak resident memory of the stage's process, and the peak memory of the "
+            "job's processes together while it ran: the sum of their proportional set sizes, shared library "
+            "pages counted once; stages that ran side by side show the same job peak)", "",
+            *markdown_table_lines(["stage", "seconds", "process peak RSS (MB)", "job peak (MB)"], rows), ""]
 
 
 def _training(stages: dict) -> list[str]:
@@ -83,7 +84,7 @@ def _headline(out: Path) -> list[str]:
              _f((answered.get(k) or {}).get("value"))] for k, v in systems.items() if v]
     lines = ["## Headline", "",
              f"Base model: **{h.get('base_model')}**; whole demo {h.get('demo_seconds', 0) / 60:.1f} min, "
-             f"peak resident memory {_f(h.get('peak_rss_mb'), '{:.0f}')} MB. Average F1 (x100) on the test split "
+             f"peak memory of its processes together {_f(h.get('peak_rss_mb'), '{:.0f}')} MB. Average F1 (x100) on the test split "
              f"({', '.join(f'{t} n={n[t]}' for t in tasks if t in n)}); the last column scores phenotype on the "
              "records whose answer is not \"Not relevant\" only.", "",
              *markdown_table_lines(["system", *tasks, "phenotype, answered records"], rows), ""]
