@@ -8,14 +8,18 @@ What the toolkit does by default on a CPU, and what it is compared with:
 - OpenMP wait policy: PASSIVE (set by `import cancerllm`) vs the default busy-wait, each
   while a second 2-thread job competes for the cores (training tokens/s);
 - generation: the repetition guard (`RepetitionStop`) on and off, both stopping at the
-  end-of-turn token, on the same prompts: generated tokens, wall time, outputs at the cap.
+  end-of-turn token, on the same prompts: generated tokens, wall time, outputs at the cap;
+- stages at once: one 2-thread training process vs two 1-thread ones side by side (the
+  demo's `parallel_stages: 2`), under glibc's malloc and under mimalloc (preloaded, as the
+  demo's stage processes run: `runtime.allocator_library`): tokens/s of all processes and
+  each process's peak resident memory, with varying batch lengths.
 
 Each configuration runs in its own subprocess (OpenMP settings are read when torch
 loads). The model is SmolLM2-135M-Instruct when `models/smollm2-135m` exists, else the
 test suite's kind of tiny Mistral, initialised here (the ratios are then only a check of
 the harness). Smoke mode (`run_all.py --smoke`) runs fewer steps.
 
-    python benchmarks/bench_cpu_defaults.py            # ~6 min on a quiet 2-core CPU
+    python benchmarks/bench_cpu_defaults.py            # ~10 min on a quiet 2-core CPU
 """
 
 from __future__ import annotations
@@ -56,16 +60,21 @@ if spec["kind"] == "train":
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     g = torch.Generator().manual_seed(0)
     x = torch.randint(10, len(tok) - 10, (spec["batch"], spec["length"]), generator=g)
-    losses = []
+    losses, tokens = [], 0
     for i in range(spec["steps"] + 1):
         if i == 1:
             t0 = time.perf_counter()
+        # "vary": each step a length drawn in 16s up to `length`, as instruction tuning's batches
+        n = int(torch.randint(1, spec["length"] // 16 + 1, (1,), generator=g)) * 16 if spec.get("vary") else spec["length"]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            loss = model(input_ids=x, labels=x).loss
+            loss = model(input_ids=x[:, :n], labels=x[:, :n]).loss
         loss.backward(); opt.step(); opt.zero_grad()
         losses.append(float(loss))
+        tokens += x[:, :n].numel() if i else 0
     dt = time.perf_counter() - t0
-    out = {"tokens_per_s": spec["steps"] * x.numel() / dt, "first_loss": losses[0], "last_loss": losses[-1]}
+    import resource
+    out = {"tokens_per_s": tokens / dt, "first_loss": losses[0], "last_loss": losses[-1],
+           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 else:
     from cancerllm.models.generation import encode_prompts, iter_generate
     from cancerllm.tasks.registry import get_task
@@ -82,16 +91,30 @@ else:
 print("RESULT " + json.dumps(out), flush=True)
 '''
 
-def _run(spec: dict, env_extra: dict | None = None, timeout: int = 900) -> dict:
+def _start(spec: dict, env_extra: dict | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_WAIT_POLICY": "PASSIVE",
            "CANCERLLM_CPU_DTYPE": "", **(env_extra or {})}
     env = {k: v for k, v in env.items() if v != ""}
-    proc = subprocess.run([sys.executable, "-c", WORKER, json.dumps(spec)], env=env, capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
-    for line in proc.stdout.splitlines():
+    return subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(spec)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+
+
+def _result(proc: subprocess.Popen, timeout: int = 900) -> dict:
+    stdout, stderr = proc.communicate(timeout=timeout)
+    for line in stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
-    raise RuntimeError(f"worker failed: {proc.stderr[-2000:]}")
+    raise RuntimeError(f"worker failed: {stderr[-2000:]}")
+
+
+def _run(spec: dict, env_extra: dict | None = None, timeout: int = 900) -> dict:
+    return _result(_start(spec, env_extra), timeout)
+
+
+def _side_by_side(spec: dict, env_extra: dict | None = None) -> list[dict]:
+    """Two workers started together, as the demo runs two stages (`parallel_stages: 2`)."""
+    procs = [_start(spec, env_extra), _start(spec, env_extra)]
+    return [_result(p) for p in procs]
 
 
 def _competitor() -> subprocess.Popen:
@@ -171,8 +194,32 @@ def main() -> None:
             {"configuration": k, "seconds": round(v["seconds"], 1), "new tokens": v["new_tokens"],
              "new tokens/s": round(v["tokens_per_s"], 1), "outputs at the cap": f"{v['hit_cap']}/{v['n']}"}
             for k, v in gen.items()]
+        # Two stages at once (the demo's parallel_stages: 2) and the allocator of its stage processes:
+        # varying batch lengths, as in instruction tuning, so the allocator's heap fragments as it does there.
+        from cancerllm.runtime import allocator_library
+        mimalloc = allocator_library()
+        vary = {"kind": "train", "model": model, "dtype": "fast", "steps": 4 if smoke else 40, "batch": 4,
+                "length": 128 if smoke else 384, "vary": True}
+        lanes = {"one process, 2 threads (glibc malloc)": [_run({**vary, "threads": 2}, {"LD_PRELOAD": ""})],
+                 "two processes side by side, 1 thread each (glibc malloc)": _side_by_side(
+                     {**vary, "threads": 1}, {"LD_PRELOAD": ""})}
+        if mimalloc:
+            lanes["two processes side by side, 1 thread each (mimalloc, the demo's default)"] = _side_by_side(
+                {**vary, "threads": 1}, {"LD_PRELOAD": mimalloc})
+        result["tables"]["LoRA training with varying batch lengths (batch 4, up to %d tokens): one stage or two at once"
+                         % vary["length"]] = [
+            {"configuration": k, "tokens/s, all processes": round(sum(x["tokens_per_s"] for x in v), 1),
+             "tokens/s per process": ", ".join(f"{x['tokens_per_s']:.1f}" for x in v),
+             "peak RSS per process (MB)": ", ".join(f"{x['peak_rss_mb']:.0f}" for x in v)} for k, v in lanes.items()]
+        one, two = lanes["one process, 2 threads (glibc malloc)"], lanes["two processes side by side, 1 thread each (glibc malloc)"]
+        total = lambda v: sum(x["tokens_per_s"] for x in v)  # noqa: E731
+        peak = lambda v: max(x["peak_rss_mb"] for x in v)  # noqa: E731
         r = rows
         result["summary"] = {
+            "two 1-thread processes side by side / one 2-thread process, tokens/s of all": round(total(two) / total(one), 2),
+            **({"mimalloc / glibc, tokens/s (side by side)": round(total(lanes[list(lanes)[2]]) / total(two), 2),
+                "mimalloc / glibc, peak RSS per process": round(peak(lanes[list(lanes)[2]]) / peak(two), 2)}
+               if mimalloc else {}),
             "model": Path(model).name,
             "load average at start": round(load, 2),
             "bf16 / fp32 training tokens/s": round(r["bf16 weights + fp32 LoRA, 2 threads (default)"]["tokens_per_s"] / base, 2),
