@@ -96,13 +96,12 @@ class StageRunner:
     `lanes` > 1 runs up to that many stages at once (`finish()` runs them): a call then only
     registers the stage; a stage starts once the stages it depends on are recorded and a lane
     is free, the longest first by `estimates` (list scheduling; else in the order the stages
-    were registered). Isolated stages run side by side in
-    their own processes, each with the CPU's cores shared out (`CANCERLLM_THREADS` = cores //
-    lanes, unless the user set it; mimalloc preloaded, `runtime.child_env`) and its output in
-    OUT/logs/STAGE.log; other stages run in
-    this process. `after[name]` lists what a stage depends on; a stage it does not name
-    depends on every stage registered before it (the sequential order, always safe). Why: on
-    a 2-core CPU two one-thread trainings side by side do ~1.85x the work of one two-thread
+    were registered). Isolated stages run side by side in their own processes, each with the
+    CPU's cores shared out (`CANCERLLM_THREADS` = cores // lanes unless the user set it;
+    mimalloc preloaded, `runtime.child_env`) and its output in OUT/logs/STAGE.log; other stages
+    run in this process. `after[name]` lists what a stage depends on; a stage it does not name
+    depends on every stage registered before it (the sequential order, always safe). Why: on a
+    2-core CPU two one-thread trainings side by side do 1.7-1.9x the work of one two-thread
     training (measured, docs/training.md): a small model cannot keep two cores busy from one
     process. With lanes > 1 a stage's result is not returned by the call (it has not run yet).
     stages.json is updated under a file lock, by this process and by each child.
