@@ -151,12 +151,11 @@ class TreeMemory:
 
 
 def _pss_bytes(proc) -> int:
-    """A process's proportional set size (Linux smaps_rollup), else its resident set."""
+    """A process's proportional set size (psutil reads Linux's smaps_rollup), else its
+    resident set (platforms without PSS, or smaps not readable)."""
+    import psutil
     try:
-        with open(f"/proc/{proc.pid}/smaps_rollup", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return proc.memory_info().rss
+        info = proc.memory_full_info()
+    except psutil.AccessDenied:
+        return proc.memory_info().rss
+    return getattr(info, "pss", info.rss)
