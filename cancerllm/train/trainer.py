@@ -396,6 +396,11 @@ def run_trainer(model, tokenizer, train_dataset, eval_dataset, collator, cfg: Tr
         "train_runtime_s": round(runtime, 3),
         "wall_time_s": round(wall, 3),
         "peak_gpu_memory_mb": peak_gpu_mb,   # torch.cuda.max_memory_allocated; None on a CPU
+        # what ran, not what the recipe's `train.bf16` says: a bf16 base with fp32 adapters
+        # turns bf16 autocast on by itself (`is_mixed_bf16`)
+        "bf16_autocast": bool(args.bf16),
+        "base_dtype": str(next((p.dtype for p in trainer.model.parameters() if not p.requires_grad),
+                               next(trainer.model.parameters()).dtype)).replace("torch.", ""),
         **counts,
         "tokens_per_s": round(counts["tokens"] / runtime, 1) if runtime else None,
         "useful_tokens_per_s": round(counts["useful_tokens"] / runtime, 1) if runtime else None,

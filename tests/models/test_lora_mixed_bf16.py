@@ -75,3 +75,6 @@ def test_trainer_autocasts_a_mixed_model(tmp_path, tiny_model_dir, packed_dir):
     assert metrics["global_step"] == 2 and metrics["train_loss"] > 0
     args = torch.load(tmp_path / "checkpoints" / "checkpoint-2" / "training_args.bin", weights_only=False)
     assert args.bf16 is True
+    # train_metrics.json says what ran, though the recipe's train.bf16 is false
+    assert cfg.train.bf16 is False
+    assert (metrics["bf16_autocast"], metrics["base_dtype"]) == (True, "bfloat16")

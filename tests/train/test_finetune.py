@@ -120,3 +120,4 @@ def test_train_metrics_record_wall_time_and_the_gpu_peak_slot(tiny_model_dir, ta
     metrics = finetune(tiny_model_dir, tasks_dir, tmp_path / "run", "phenotype", quick())
     assert metrics["wall_time_s"] > 0
     assert (metrics["peak_gpu_memory_mb"] is None) == (not torch.cuda.is_available())
+    assert (metrics["bf16_autocast"], metrics["base_dtype"]) == (False, "float32")  # finetune-tiny: fp32
