@@ -21,8 +21,25 @@ def test_tree_memory_counts_a_child_process():
 def test_tree_memory_without_children_is_this_process():
     import psutil
     with TreeMemory() as mem:
-        rss = psutil.Process().memory_info().rss / 2**20
-    assert 0.8 * rss < mem.peak_mb < rss + 50   # its proportional set size: shared pages in part
+        info = psutil.Process().memory_full_info()
+    uss, rss = info.uss / 2**20, info.rss / 2**20
+    assert uss - 5 < mem.peak_mb < rss + 50     # PSS: its private pages plus a share of the shared ones
+
+
+def test_tree_memory_samples_less_often_when_a_sample_is_slow(monkeypatch):
+    """Reading PSS of big processes is slow; sampling must not take more than 1/20 of a core."""
+    import time
+    calls = []
+
+    def slow_sample(self):
+        calls.append(time.perf_counter())
+        time.sleep(0.04)                         # a 40 ms sample: the next one waits >= 0.8 s
+        return 0.0
+    monkeypatch.setattr(TreeMemory, "sample", slow_sample)
+    with TreeMemory(interval=0.01):
+        time.sleep(1.2)
+    busy = 0.04 * len(calls)
+    assert len(calls) <= 5 and busy / 1.3 < 0.2  # every 10 ms it would be ~25 samples, 80 % busy
 
 
 def test_child_env_preloads_mimalloc_where_installed_and_the_user_can_say_no(monkeypatch):
