@@ -29,6 +29,8 @@ def test_demo_recipes_and_their_stage_recipes_validate(profile):
 def test_the_default_profile_is_a_real_pretrained_base():
     cfg = load_config(DemoConfig, PROFILES["default"])
     assert cfg.base_model == "smollm2" and cfg.zero_shot
+    # diagnosis and treatment are scored on the whole test split (null), not a 40-record draw
+    assert cfg.eval_limits["diagnosis"] is None and cfg.eval_limits["treatment"] is None
     ft = load_config(FinetuneConfig, cfg.finetune.recipe, cfg.finetune.overrides)
     assert ft.sampling["phenotype"].answered_share == 0.6 and ft.select_best
     assert "import_base" in plan(cfg) and "train_base" not in plan(cfg)

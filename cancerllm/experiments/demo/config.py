@@ -50,7 +50,8 @@ class DemoConfig(Config):
     finetune: StageRecipe = StageRecipe(recipe="finetune-tiny")
     heads: StageRecipe | None = StageRecipe(recipe="heads-tiny")
     single_task_fields: list[str] = ["pT", "pN", "grade", "ER", "PR", "HER2", "M"]
-    eval_limits: dict[str, int] = {"phenotype": 160, "diagnosis": 40, "treatment": 40}
+    # records scored per task, drawn with the seed across the test split; null: the whole split
+    eval_limits: dict[str, int | None] = {"phenotype": 160, "diagnosis": 40, "treatment": 40}
     eval_batch_size: int = 16
     # Caps below the paper's 50/500/500 so a model that does not stop cannot eat the CPU budget;
     # every synthetic reference is far shorter (diagnosis ~12 words, plan ~27 words).
