@@ -34,3 +34,36 @@ def test_the_default_profile_is_a_real_pretrained_base():
     ft = load_config(FinetuneConfig, cfg.finetune.recipe, cfg.finetune.overrides)
     assert ft.sampling["phenotype"].answered_share == 0.6 and ft.select_best
     assert "import_base" in plan(cfg) and "train_base" not in plan(cfg)
+
+
+def test_the_default_demos_own_process_imports_no_model_library(tmp_path):
+    """The demo's process stays alive beside the fine-tunes; its memory counts in the job's
+    peak (~490 MB when it imported torch / transformers and built the task records itself).
+    Lining up every stage of the default recipe (each isolated, as it ships) imports none of
+    them and runs nothing here."""
+    import subprocess
+    import sys
+    code = f"""
+import sys
+from pathlib import Path
+from cancerllm.config import load_config
+from cancerllm.experiments.demo.config import PROFILES, DemoConfig
+from cancerllm.experiments.demo import stages as s
+cfg = load_config(DemoConfig, PROFILES["default"])
+assert set(s.plan(cfg)) - set(cfg.isolate_stages) == {{"error_analysis"}}, s.plan(cfg)
+class LineUp:
+    def __init__(self): self.names = []
+    def __call__(self, name, fn): self.names.append(name); return {{}}
+stage, p = LineUp(), s.Paths(Path({str(tmp_path)!r}))
+s.data_stages(cfg, p, stage)
+base = s.base_stages(cfg, p, stage)
+s.cpt_stages(cfg, p, stage, base); s.finetune_stages(cfg, p, stage, base)
+s.perplexity_stage(cfg, p, stage, base); s.evaluation_stages(cfg, p, stage, base)
+s.staging_stages(cfg, p, stage); s.robustness_stages(cfg, p, stage)
+assert stage.names == s.plan(cfg), stage.names
+heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"torch", "transformers", "peft", "datasets", "pandas"}})
+print(heavy)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

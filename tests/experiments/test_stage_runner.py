@@ -77,3 +77,20 @@ def test_wall_seconds_counts_overlaps_once_and_skips_gaps():
     stages = {"x": {"seconds": 10, "started": 0, "ended": 10}, "y": {"seconds": 6, "started": 5, "ended": 11},
               "z": {"seconds": 2, "started": 100, "ended": 102}, "old": {"seconds": 3}}
     assert wall_seconds(stages) == 11 + 2 + 3
+
+
+def test_with_a_seed_every_stage_starts_from_it_whatever_ran_before(tmp_path):
+    import random
+
+    from cancerllm.runs import StageRunner
+    draws = lambda: {"draw": random.random()}  # noqa: E731
+    seeded = StageRunner(tmp_path / "seeded", seed=3, label="toy")
+    first, second = seeded("x", draws)["draw"], seeded("y", draws)["draw"]
+    assert first == second                               # each stage re-seeded before it ran
+    plain = StageRunner(tmp_path / "plain", label="toy")
+    assert plain("x", draws)["draw"] != plain("y", draws)["draw"]
+    # a rerun of the folder that only has y left (a resumed run) draws what y drew the first time
+    (tmp_path / "seeded" / "stages.json").write_text(json.dumps(
+        {"x": json.loads((tmp_path / "seeded" / "stages.json").read_text())["x"]}))
+    random.random()
+    assert StageRunner(tmp_path / "seeded", seed=3, label="toy")("y", draws)["draw"] == second

@@ -18,15 +18,14 @@ def main(argv: list[str]) -> int:
     from cancerllm.experiments.demo.config import DemoConfig
     from cancerllm.experiments.demo.run import run_all
     from cancerllm.experiments.demo.stages import ESTIMATES, Paths, plan
-    from cancerllm.runs import StageFinished, StageRunner, set_seed
+    from cancerllm.runs import StageFinished, StageRunner
     if len(argv) != 2:
         print("usage: python -m cancerllm.experiments.demo.child OUT STAGE", file=sys.stderr)
         return 2
     out, name = Path(argv[0]), argv[1]
     cfg = load_config(DemoConfig, out / "config.yaml")
-    set_seed(cfg.seed)  # as the demo's own process does at start
-    try:
-        run_all(cfg, Paths(out), StageRunner(out, plan(cfg), ESTIMATES, only=name))
+    try:  # the stage starts from set_seed(cfg.seed), as it would in the demo's own process
+        run_all(cfg, Paths(out), StageRunner(out, plan(cfg), ESTIMATES, only=name, seed=cfg.seed))
     except StageFinished:
         return 0
     print(f"stage {name!r} is not a stage of this demo", file=sys.stderr)

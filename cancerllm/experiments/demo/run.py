@@ -40,7 +40,7 @@ def run_demo(out_dir: str, recipe: str | None = None, overrides: list[str] | Non
     if profile not in PROFILES:
         raise ConfigError(f"unknown --profile {profile!r}; choose from {', '.join(PROFILES)}")
     cfg = load_config(DemoConfig, recipe or PROFILES[profile], overrides)
-    out = start_run(out_dir, cfg, cfg.seed, stage="demo")
+    out = start_run(out_dir, cfg, cfg.seed, stage="demo", seed_rngs=False)  # each stage seeds itself
     return run_all(cfg, Paths(out))
 
 
@@ -53,7 +53,7 @@ def run_all(cfg: DemoConfig, p: Paths, stage: StageRunner | None = None) -> Path
     stage = stage or StageRunner(
         p.out, plan(cfg), ESTIMATES, isolated=set(cfg.isolate_stages),
         child_command=lambda name: [sys.executable, "-m", "cancerllm.experiments.demo.child", str(p.out), name],
-        lanes=cfg.parallel_stages, after=depends_on(cfg))
+        lanes=cfg.parallel_stages, after=depends_on(cfg), seed=cfg.seed)
     data_stages(cfg, p, stage)
     base = base_stages(cfg, p, stage)
     cpt_stages(cfg, p, stage, base)

@@ -3,6 +3,10 @@ tuning, comparison, staging, robustness, report (see `cancerllm.experiments.demo
 
 Each stage is a closure handed to `StageRunner`, which skips it when an earlier run of
 the same folder finished it; every stage calls the function its CLI command wraps.
+Training and evaluation modules (torch, transformers, peft: ~450 MB resident) are imported
+inside the stage bodies, never while the stages are lined up: a stage the recipe isolates
+runs in a child process, and the demo's own process, which stays alive beside the two
+fine-tunes, then never holds them (its memory counts in the job's peak).
 """
 
 from __future__ import annotations
@@ -141,8 +145,6 @@ def base_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> Path:
     from cancerllm.data.corpus import CorpusConfig, pack_corpus
     block = CorpusConfig(**{"seed": cfg.seed, **cfg.corpus})
     if cfg.base_model == "tiny":
-        from cancerllm.train.pretrain import PretrainConfig, pretrain
-
         def tokenizer():
             from cancerllm.models.tokenizer import train_tokenizer
             texts = (r["text"] for r in read_jsonl(p.corpus / "clean" / "train.jsonl"))
@@ -154,6 +156,7 @@ def base_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> Path:
             return {"parameters": sum(x.numel() for x in model.parameters())}
 
         def base():
+            from cancerllm.train.pretrain import PretrainConfig, pretrain
             pcfg = load_config(PretrainConfig, cfg.base.recipe, cfg.base.overrides)
             return train_summary(pretrain(p.init, p.corpus / "packed", p.base_run, pcfg, resume=True))
 
@@ -180,9 +183,8 @@ def _resolve_base(cfg: DemoConfig, stage: StageRunner) -> Path:
 
 
 def cpt_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) -> None:
-    from cancerllm.train.pretrain import PretrainConfig, pretrain
-
     def cpt():
+        from cancerllm.train.pretrain import PretrainConfig, pretrain
         pcfg = load_config(PretrainConfig, cfg.cpt.recipe, cfg.cpt.overrides)
         return train_summary(pretrain(base, p.corpus / "packed", p.cpt_run, pcfg, resume=True, merge=True))
 
@@ -219,10 +221,9 @@ def perplexity_stage(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) 
 
 
 def finetune_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) -> None:
-    from cancerllm.train.finetune import FinetuneConfig, finetune
-
     def it(model_dir: Path, run: Path):
         def fn():
+            from cancerllm.train.finetune import FinetuneConfig, finetune
             fcfg = load_config(FinetuneConfig, cfg.finetune.recipe, cfg.finetune.overrides)
             return train_summary(finetune(model_dir, p.tasks, run, "all", fcfg, resume=True))
         return fn
@@ -299,14 +300,15 @@ def _compare_summary(results: dict, p: Paths, cfg: DemoConfig) -> dict:
 
 def staging_stages(cfg: DemoConfig, p: Paths, stage: StageRunner) -> None:
     from cancerllm.data.pathology import load_splits
-    from cancerllm.train.heads import HeadsTrainConfig, train_heads
     pathology = p.data / "pathology.jsonl"
 
     def heads():
+        from cancerllm.train.heads import HeadsTrainConfig, train_heads
         hcfg = load_config(HeadsTrainConfig, cfg.heads.recipe, cfg.heads.overrides)
         return train_summary(train_heads(p.cpt, pathology, p.heads, hcfg, resume=True))
 
     def single():
+        from cancerllm.train.heads import HeadsTrainConfig, train_heads
         hcfg = load_config(HeadsTrainConfig, cfg.heads.recipe, cfg.heads.overrides)
         train_heads(p.cpt, pathology, p.single, hcfg, fields=cfg.single_task_fields, single_task=True,
                     resume=True)
