@@ -21,10 +21,10 @@ from cancerllm.runs import StageRunner
 
 # Seconds per stage of the default demo (two stages at once, one thread each), for the ETA and for
 # which ready stage starts first (the longest); estimated 2026-12-07 from side-by-side runs on a quiet 2-core CPU.
-ESTIMATES = {"import_base": 20, "synth": 1, "tasks": 2, "public_text": 3, "corpus": 3, "pack": 8,
-             "train_cpt": 90, "perplexity": 45, "finetune_base": 1010, "finetune_cpt": 1020,
-             "evaluate_compare": 470, "error_analysis": 1, "train_staging_classical": 28, "train_heads": 140,
-             "evaluate_staging": 20, "robustness_misspell": 75, "robustness_counterfactual": 155}
+ESTIMATES = {"import_base": 20, "synth": 3, "tasks": 4, "public_text": 6, "corpus": 5, "pack": 9,
+             "train_cpt": 95, "perplexity": 45, "finetune_base": 960, "finetune_cpt": 960,
+             "evaluate_compare": 450, "error_analysis": 2, "train_staging_classical": 15, "train_heads": 135,
+             "evaluate_staging": 16, "robustness_misspell": 70, "robustness_counterfactual": 150}
 PUBLIC_PREFIXES = ("tcga:", "hoc:", "medtc:")
 
 
