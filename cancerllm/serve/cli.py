@@ -98,7 +98,8 @@ def predict(task: str = typer.Option(..., help="A served task's command or name:
 def serve(model: str = MODEL,
           adapter: list[str] = typer.Option(None, "--adapter",
                                             help="Adapter DIR for all tasks, or TASK=DIR; repeatable."),
-          heads: str = typer.Option(None, help="Staging heads model directory (enables /v1/stage)."),
+          heads: str = typer.Option(None, help="A trained staging system's folder: LoRA heads, cached heads, the "
+                                              "classical model ... (enables /v1/stage)."),
           host: str = typer.Option("127.0.0.1", help="Address to bind; not loopback => token required."),
           port: int = typer.Option(8000, help="Port."),
           token_file: str = typer.Option(None, help="File holding the bearer token (else env CANCERLLM_API_TOKEN)."),
