@@ -98,8 +98,10 @@ class StageRunner:
 
     `lanes` > 1 runs up to that many stages at once (`finish()` runs them): a call then only
     registers the stage; a stage starts once the stages it depends on are recorded and a lane
-    is free, the longest first by `estimates` (list scheduling; else in the order the stages
-    were registered). Isolated stages run side by side in their own processes, each with the
+    is free, the one with the most estimated work waiting on it first: its own estimate plus
+    its longest chain of dependent stages (critical-path list scheduling; ties in the order
+    the stages were registered). Longest-stage-first alone would start a long side stage
+    (e.g. scoring the zero-shot base) ahead of the short one the longest chain waits on. Isolated stages run side by side in their own processes, each with the
     CPU's cores shared out (`CANCERLLM_THREADS` = cores // lanes unless the user set it;
     mimalloc preloaded, `runtime.child_env`) and its output in OUT/logs/STAGE.log; other stages
     run in this process. `after[name]` lists what a stage depends on; a stage it does not name
@@ -267,6 +269,19 @@ class StageRunner:
 
     # ------------------------------------------------------------ several at once
 
+    def _work_waiting(self) -> dict[str, float]:
+        """Each pending stage's estimate plus the longest chain of pending stages that depend
+        on it (its "bottom level"): how much of the job's remaining time hangs on it."""
+        deps = {n: d for n, (_, d) in self.pending.items()}
+        level: dict[str, float] = {}
+
+        def of(name: str) -> float:
+            if name not in level:  # dependencies point at earlier stages: no cycles
+                level[name] = self.estimates.get(name, 0.0) + max(
+                    (of(m) for m, d in deps.items() if name in d), default=0.0)
+            return level[name]
+        return {n: of(n) for n in deps}
+
     def finish(self) -> None:
         """Run every registered stage (lanes > 1), each once what it depends on is done.
 
@@ -282,8 +297,8 @@ class StageRunner:
         while self.pending or self.running:
             progressed = any([self._reap(n) for n in list(self.running)])
             if not self.failed:
-                # the longest stage first among those ready (estimates; else registration order)
-                for name in sorted(self.pending, key=lambda n: -self.estimates.get(n, 0.0)):
+                rank = self._work_waiting()
+                for name in sorted(self.pending, key=lambda n: -rank[n]):
                     if len(self.running) >= self.lanes:
                         break
                     fn, deps = self.pending[name]

@@ -10,6 +10,7 @@ app = typer.Typer(no_args_is_help=True, help="evaluate stage")
 
 QUANTIZATION = typer.Option(None, "--quantization",
                             help="4bit or 8bit: load the base quantized (bitsandbytes, CUDA only).")
+NUM_BEAMS = typer.Option(1, help="Beam search over N beams, every task and model alike (1: greedy); hf backend only.")
 
 
 @app.command()
@@ -24,11 +25,13 @@ def generate(model: str = typer.Option(..., help="Local model directory (hub nam
              limit: int = typer.Option(None, help="Only the first N records of the split."),
              max_input_tokens: int = typer.Option(None, help="Override the task's input-token limit."),
              max_new_tokens: int = typer.Option(None, help="Override the task's new-token limit."),
+             num_beams: int = NUM_BEAMS,
              backend: str = typer.Option("auto", help="auto, hf or vllm (vllm: GPU + package only)."),
              device: str = typer.Option(None, help="cpu, cuda, ... (default: cuda when available)."),
              progress: bool = typer.Option(True, help="Progress on stderr: a bar, or 'n/N, ETA' lines in a log."),
              quantization: str = QUANTIZATION):
-    """Greedy batched generation over a task split; writes OUT and OUT's .stats.json."""
+    """Batched generation (greedy, or beam search with --num-beams) over a task split; writes OUT
+    and OUT's .stats.json."""
     import json
 
     from cancerllm.evaluate.predictions import generate_predictions
@@ -43,7 +46,7 @@ def generate(model: str = typer.Option(..., help="Local model directory (hub nam
         stats = generate_predictions(model, task, records, out, adapter_dir=adapter, batch_size=batch_size,
                                      max_input_tokens=max_input_tokens, max_new_tokens=max_new_tokens,
                                      device=device, backend=backend, limit=limit, progress=report,
-                                     quantization=quantization)
+                                     quantization=quantization, num_beams=num_beams)
     keys = ["task", "model", "n_instances", "n_generated", "n_resumed", "n_truncated", "wall_seconds",
             "tokens_per_second", "peak_memory_mb", "memory_kind", "device", "backend", "quantization"]
     typer.echo(json.dumps({k: getattr(stats, k) for k in keys}))
@@ -82,6 +85,7 @@ def compare_cmd(
     limit: int = typer.Option(None, help="Only the first N records of each task's split."),
     batch_size: int = typer.Option(16, help="Prompts per generation batch."),
     max_new_tokens: int = typer.Option(None, help="Cap every task's new tokens below its paper limit."),
+    num_beams: int = NUM_BEAMS,
     mode: str = typer.Option("reference", help="reference (the paper's evaluation) or standard."),
     n_boot: int = typer.Option(1000, help="Bootstrap resamples for the 95% CIs (0: none)."),
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
@@ -106,7 +110,7 @@ def compare_cmd(
         pairs.append((a.strip(), b.strip()))
     compare_models(parse_model_refs(model or []), tasks, tasks_dir, out, split, limit, batch_size, mode,
                    max_new_tokens, baselines=baseline or [], n_boot=n_boot, seed=seed, floor=floor, pairs=pairs,
-                   progress=progress, quantization=quantization, backend=backend)
+                   progress=progress, quantization=quantization, backend=backend, num_beams=num_beams)
     from pathlib import Path
     typer.echo((Path(out) / "tables.md").read_text())
     typer.echo(f"tables, results.json and average_f1.png in {out}")

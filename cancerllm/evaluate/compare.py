@@ -104,12 +104,14 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
                    max_input_tokens: dict[str, int] | None = None,
                    context_truncation: dict[str, str] | None = None,
                    context_sections: dict[str, list[str]] | None = None, sample: str = "first",
-                   progress: bool = True, quantization: str | None = None, backend: str = "auto") -> dict:
+                   progress: bool = True, quantization: str | None = None, backend: str = "auto",
+                   num_beams: dict[str, int] | int | None = None) -> dict:
     """Generate + score every (model, task), score the `baselines`, write the comparison.
 
     `limit`: first N records of the split (an int, or {task: N}), or N drawn with `seed`
     when `sample="random"`; `max_new_tokens` caps generation below the task's registered
-    (paper) limit (an int or {task: N}); `max_input_tokens` / `context_truncation` /
+    (paper) limit (an int or {task: N}); `num_beams` (an int or {task: N}; 1, the default, is
+    greedy) decodes with beam search, every model alike; `max_input_tokens` / `context_truncation` /
     `context_sections` ({task: ...}) repeat the fine-tuning recipe's prompt limits, so models are tested as trained.
     Baselines answer only the tasks they support (`rules`: phenotype); one asked for a
     task it cannot answer is skipped there, and an unknown name is a ConfigError before
@@ -142,6 +144,7 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
         for ref in models:
             pred_path = out / "predictions" / ref.name / f"{task}.jsonl"
             cap = max_new_tokens.get(task) if isinstance(max_new_tokens, dict) else max_new_tokens
+            beams = (num_beams.get(task) if isinstance(num_beams, dict) else num_beams) or 1
             with generation_progress(f"{ref.name} {task}", len(records), already_done(pred_path, records),
                                      enabled=progress) as report:
                 stats = generate_predictions(ref.model_dir, task, records, pred_path, adapter_dir=ref.adapter_dir,
@@ -149,7 +152,7 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
                                              max_input_tokens=(max_input_tokens or {}).get(task),
                                              context_truncation=(context_truncation or {}).get(task),
                                              context_sections=(context_sections or {}).get(task), progress=report,
-                                             quantization=quantization, backend=backend)
+                                             quantization=quantization, backend=backend, num_beams=beams)
             # Only this run's ids: a predictions file resumed from a run with a larger limit has more.
             preds = {p["id"]: p["prediction"] for p in read_jsonl(pred_path) if p["id"] in ids}
             entry = score_entry(records, preds, task, mode)
@@ -162,6 +165,7 @@ def compare_models(models: list[ModelRef], tasks: list[str], tasks_dir: str | os
     if write:
         write_comparison(results, out, {"models": [dataclasses.asdict(m) for m in models], "baselines": baselines,
                                         "tasks": tasks, "split": split, "limit": limit, "sample": sample, "mode": mode,
-                                        "max_new_tokens": max_new_tokens}, n_boot=n_boot, seed=seed,
+                                        "max_new_tokens": max_new_tokens, "num_beams": num_beams},
+                         n_boot=n_boot, seed=seed,
                          floor=floor, pairs=pairs)
     return results

@@ -55,6 +55,7 @@ class GenerationStats:
     batch_size: int
     max_input_tokens: int
     max_new_tokens: int
+    num_beams: int = 1
     context_truncation: str = "start"
     context_sections: list[str] | None = None
     adapter_merged: bool = False
@@ -140,13 +141,14 @@ def generate_predictions(model_dir: str | os.PathLike, task: str, records: Itera
                          model_name: str | None = None, quantization: str | None = None,
                          progress: Callable[[int], None] | None = None,
                          context_truncation: Cut | None = None,
-                         context_sections: list[str] | None = None) -> GenerationStats:
+                         context_sections: list[str] | None = None, num_beams: int = 1) -> GenerationStats:
     """Generate `task` predictions for `records` (task JSONL dicts) into `out_path`; resumable.
 
     Limits default to the task's registered paper limits. `progress(n)` is called after
     each batch with the number of records just written. `context_truncation` and
     `context_sections` repeat the fine-tuning recipe's choices for the task; left unset,
-    an adapter's saved choices apply (`tasks.prompt_settings`).
+    an adapter's saved choices apply (`tasks.prompt_settings`). `num_beams` > 1: beam
+    search instead of greedy decoding (`models.generation.decoding_config`; HF backend only).
     """
     from cancerllm.io import JsonlAppender, atomic_write_json
     from cancerllm.models.loading import pick_device
@@ -159,6 +161,8 @@ def generate_predictions(model_dir: str | os.PathLike, task: str, records: Itera
     if adapter_dir is not None:
         adapter_dir = local_model_dir(adapter_dir, "adapter")
     backend = resolve_backend(backend, device)
+    if num_beams > 1 and backend == "vllm":
+        raise ConfigError("beam search (num_beams > 1) runs on the hf backend only; use --backend hf")
     from cancerllm.tasks.prompt_settings import read_prompt_settings
     saved = read_prompt_settings(adapter_dir)
     if saved is not None:
@@ -172,7 +176,7 @@ def generate_predictions(model_dir: str | os.PathLike, task: str, records: Itera
         adapter_dir=str(adapter_dir) if adapter_dir else None, backend=backend,
         device="cuda" if backend == "vllm" else pick_device(device), batch_size=batch_size,
         max_input_tokens=max_input_tokens or spec.max_input_tokens,
-        max_new_tokens=max_new_tokens or spec.max_new_tokens, quantization=quantization,
+        max_new_tokens=max_new_tokens or spec.max_new_tokens, num_beams=num_beams, quantization=quantization,
         context_truncation=context_truncation,
         context_sections=list(context_sections) if context_sections else None, date=time.strftime("%Y-%m-%dT%H:%M:%S"),
         versions=versions())
@@ -239,7 +243,8 @@ def _run_hf(stats: GenerationStats, model_dir: Path, adapter_dir: Path | None, p
     if truncated:
         log.warning("%s: %d of %d prompts truncated to %d tokens", stats.task, len(truncated),
                     len(prompts), stats.max_input_tokens)
-    for batch in iter_generate(model, tokenizer, encoded, stats.max_new_tokens, stats.batch_size):
+    for batch in iter_generate(model, tokenizer, encoded, stats.max_new_tokens, stats.batch_size,
+                               num_beams=stats.num_beams):
         write(batch)
     stats.wall_seconds = round(time.perf_counter() - t0, 3)
     if cuda:

@@ -109,12 +109,22 @@ def _pad_id(tokenizer, eos: list[int]) -> int:
     return eos[0] if eos else 0
 
 
-def greedy_config(model, tokenizer, max_new_tokens: int, min_new_tokens: int | None = None):
-    """A fresh greedy GenerationConfig: nothing inherited from the model's sampling defaults."""
+def decoding_config(model, tokenizer, max_new_tokens: int, min_new_tokens: int | None = None,
+                    num_beams: int = 1):
+    """A fresh deterministic GenerationConfig, nothing inherited from the model's sampling
+    defaults: greedy, or beam search over `num_beams` (transformers' own) when > 1.
+
+    Why beams can matter: greedy commits to the likeliest *first token*, which need not
+    start the likeliest answer. On the demo's diagnosis (dev, 140 validation notes) greedy
+    began half its answers with "1." - the numbered two-line form only a quarter of the
+    references have - and two beams raised average F1 from 21.5 to 25.2.
+    """
     from transformers import GenerationConfig
+    if num_beams < 1:
+        raise ConfigError(f"num_beams must be >= 1, got {num_beams}")
     eos = _eos_ids(model, tokenizer)
     return GenerationConfig(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
-                            do_sample=False, num_beams=1, use_cache=True,
+                            do_sample=False, num_beams=num_beams, use_cache=True,
                             eos_token_id=eos or None, pad_token_id=_pad_id(tokenizer, eos))
 
 
@@ -152,14 +162,16 @@ class RepetitionStop:
 
 def iter_generate(model, tokenizer, encoded: list[list[int]], max_new_tokens: int,
                   batch_size: int = 16, min_new_tokens: int | None = None,
-                  stop_repetition: bool = True) -> Iterator[Batch]:
-    """Generate for token-id prompts batch by batch (longest first); yields each batch done."""
+                  stop_repetition: bool = True, num_beams: int = 1) -> Iterator[Batch]:
+    """Generate for token-id prompts batch by batch (longest first); yields each batch done.
+    With `num_beams` > 1 each prompt's best beam is kept (a batch then holds batch_size x
+    num_beams rows)."""
     import torch
     from transformers import StoppingCriteriaList
     fmt = PromptFormat.for_tokenizer(tokenizer)
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    config = greedy_config(model, tokenizer, max_new_tokens, min_new_tokens)
+    config = decoding_config(model, tokenizer, max_new_tokens, min_new_tokens, num_beams)
     eos = set(_eos_ids(model, tokenizer))
     pad = config.pad_token_id
     device = next(model.parameters()).device

@@ -161,3 +161,15 @@ def test_a_drawn_slice_covers_the_split_and_is_the_same_for_every_system():
     assert draw_records(rows, 500) == rows and draw_records(rows, None) == rows
     with pytest.raises(ConfigError):
         draw_records(rows, 10, sample="last")
+
+
+def test_eval_compare_decodes_with_beams_when_asked_and_says_so(three_tasks, lively_model_dir, tmp_path):
+    out = tmp_path / "beams"
+    res = CliRunner().invoke(app, ["eval", "compare", "--tasks-dir", str(three_tasks), "--out", str(out),
+                                   "--model", f"lively={lively_model_dir}", "--task", "diagnosis",
+                                   "--max-new-tokens", "3", "--batch-size", "2", "--n-boot", "0",
+                                   "--num-beams", "2"])
+    assert res.exit_code == 0, res.output
+    stats = json.loads((out / "predictions" / "lively" / "diagnosis.stats.json").read_text())
+    assert stats["num_beams"] == 2 and stats["n_generated"] == 4
+    assert json.loads((out / "results.json").read_text())["config"]["num_beams"] == 2

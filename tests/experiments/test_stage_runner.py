@@ -94,3 +94,17 @@ def test_with_a_seed_every_stage_starts_from_it_whatever_ran_before(tmp_path):
         {"x": json.loads((tmp_path / "seeded" / "stages.json").read_text())["x"]}))
     random.random()
     assert StageRunner(tmp_path / "seeded", seed=3, label="toy")("y", draws)["draw"] == second
+
+
+def test_the_stage_most_work_waits_on_starts_first(tmp_path):
+    """Critical-path order: a short stage with a long chain behind it goes before longer side
+    stages (longest-first would run both side stages first and leave the chain for last)."""
+    from cancerllm.runs import StageRunner
+    order = []
+    step = lambda name: (lambda: order.append(name))  # noqa: E731
+    runner = StageRunner(tmp_path, estimates={"side1": 10, "side2": 10, "head": 1, "tail": 20}, lanes=2,
+                         after={"side1": [], "side2": [], "head": [], "tail": ["head"]}, label="toy")
+    for name in ("side1", "side2", "head", "tail"):
+        runner(name, step(name))
+    runner.finish()
+    assert order == ["head", "tail", "side1", "side2"]

@@ -56,6 +56,7 @@ class DemoConfig(Config):
     # Caps below the paper's 50/500/500 so a model that does not stop cannot eat the CPU budget;
     # every synthetic reference is far shorter (diagnosis ~12 words, plan ~27 words).
     eval_max_new_tokens: dict[str, int] = {"phenotype": 50, "diagnosis": 96, "treatment": 160}
+    eval_num_beams: dict[str, int] = {}   # beam search per task, every system alike (absent: greedy)
     zero_shot: bool = True          # the base model without an adapter as a compared system
     zero_shot_limit: int = 40       # staging zero-shot reports (0: skip)
     n_boot: int = 1000

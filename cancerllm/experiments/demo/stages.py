@@ -23,7 +23,7 @@ from cancerllm.runs import StageRunner
 # which ready stage starts first (the longest); estimated 2026-12-07 from side-by-side runs on a quiet 2-core CPU.
 ESTIMATES = {"import_base": 20, "synth": 3, "tasks": 4, "public_text": 6, "corpus": 5, "pack": 9,
              "train_cpt": 95, "perplexity": 45, "finetune_base": 960, "finetune_cpt": 960,
-             "evaluate_compare": 450, "error_analysis": 2, "train_staging_classical": 15, "train_heads": 135,
+             "generate_zero_shot": 230, "generate_it": 170, "evaluate_compare": 175, "error_analysis": 2, "train_staging_classical": 15, "train_heads": 135,
              "evaluate_staging": 16, "robustness_misspell": 70, "robustness_counterfactual": 150}
 PUBLIC_PREFIXES = ("tcga:", "hoc:", "medtc:")
 
@@ -48,7 +48,8 @@ def plan(cfg: DemoConfig) -> list[str]:
     tiny = cfg.base_model == "tiny"
     names = ["synth", "tasks", "public_text", "corpus"]
     names += ["tokenizer", "init_model", "pack", "train_base"] if tiny else ["import_base", "pack"]
-    names += ["train_cpt", "finetune_base", "finetune_cpt", "perplexity", "evaluate_compare", "error_analysis"]
+    names += ["train_cpt", "finetune_base", "finetune_cpt", "perplexity"]
+    names += (["generate_zero_shot"] if cfg.zero_shot else []) + ["generate_it", "evaluate_compare", "error_analysis"]
     names += ["train_staging_classical"]
     if cfg.heads is not None:
         names += ["train_heads"] + (["train_single_task_heads"] if cfg.single_task_fields else [])
@@ -69,7 +70,9 @@ def depends_on(cfg: DemoConfig) -> dict[str, list[str]]:
         "finetune_base": ["tasks", base],
         "finetune_cpt": ["tasks", "train_cpt"],
         "perplexity": ["corpus", "public_text", base, "train_cpt"],
-        "evaluate_compare": ["tasks", base, "finetune_base", "finetune_cpt"],
+        "generate_zero_shot": ["tasks", base],
+        "generate_it": ["tasks", base, "finetune_base"],
+        "evaluate_compare": ["tasks", base, "finetune_base", "finetune_cpt", "generate_zero_shot", "generate_it"],
         "error_analysis": ["evaluate_compare"],
         "train_staging_classical": ["synth"],
         "train_heads": ["synth", "train_cpt"],
@@ -241,21 +244,42 @@ SYSTEMS = {"zero_shot": "zero-shot base", "it": "base+IT", "cpt_it": "base+CPT+I
            "floor": "majority", "rules": "rules"}
 
 
+def _compared_models(cfg: DemoConfig, p: Paths, base: Path) -> dict:
+    from cancerllm.evaluate.compare import ModelRef
+    models = {"zero_shot": ModelRef(SYSTEMS["zero_shot"], str(base))} if cfg.zero_shot else {}
+    return {**models, "it": ModelRef(SYSTEMS["it"], str(base), str(p.it_base / "adapter")),
+            "cpt_it": ModelRef(SYSTEMS["cpt_it"], str(p.cpt), str(p.it_cpt / "adapter"))}
+
+
+def _generation_settings(cfg: DemoConfig) -> dict:
+    """What every compared system is generated with, in whichever stage it runs."""
+    ft = _finetune_cfg(cfg)
+    return dict(max_new_tokens=cfg.eval_max_new_tokens, num_beams=cfg.eval_num_beams,
+                max_input_tokens=ft.max_input_tokens,
+                context_truncation={t: ft.truncation(t) for t in cfg.eval_limits},
+                context_sections=ft.context_sections, sample="random", seed=cfg.seed)
+
+
 def evaluation_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path) -> None:
+    """The zero-shot base and base+IT are generated in stages of their own, as soon as their
+    model exists (a lane is free then, while the fine-tune from base+CPT still runs); the
+    comparison then generates base+CPT+IT only (the others' predictions are resumed, all
+    written) and scores and tabulates all of them."""
+    def generate(key: str):
+        def fn():
+            from cancerllm.evaluate.compare import compare_models
+            compare_models([_compared_models(cfg, p, base)[key]], list(cfg.eval_limits), p.tasks, p.compare,
+                           "test", cfg.eval_limits, cfg.eval_batch_size, write=False, **_generation_settings(cfg))
+            return {"system": SYSTEMS[key]}
+        return fn
+
     def compare():
-        from cancerllm.evaluate.compare import ModelRef, compare_models
-        ft = _finetune_cfg(cfg)
-        models = ([ModelRef(SYSTEMS["zero_shot"], str(base))] if cfg.zero_shot else []) + [
-            ModelRef(SYSTEMS["it"], str(base), str(p.it_base / "adapter")),
-            ModelRef(SYSTEMS["cpt_it"], str(p.cpt), str(p.it_cpt / "adapter"))]
-        results = compare_models(models, list(cfg.eval_limits), p.tasks, p.compare, "test", cfg.eval_limits,
-                                 cfg.eval_batch_size, max_new_tokens=cfg.eval_max_new_tokens,
-                                 baselines=[SYSTEMS["rules"], SYSTEMS["floor"]], n_boot=cfg.n_boot, seed=cfg.seed,
+        from cancerllm.evaluate.compare import compare_models
+        results = compare_models(list(_compared_models(cfg, p, base).values()), list(cfg.eval_limits), p.tasks,
+                                 p.compare, "test", cfg.eval_limits, cfg.eval_batch_size,
+                                 baselines=[SYSTEMS["rules"], SYSTEMS["floor"]], n_boot=cfg.n_boot,
                                  floor=SYSTEMS["floor"], pairs=[(SYSTEMS["cpt_it"], SYSTEMS["it"])],
-                                 max_input_tokens=ft.max_input_tokens,
-                                 context_truncation={t: ft.truncation(t) for t in cfg.eval_limits},
-                                 context_sections=ft.context_sections,
-                                 sample="random")
+                                 **_generation_settings(cfg))
         return _compare_summary(results, p, cfg)
 
     def errors():
@@ -268,6 +292,9 @@ def evaluation_stages(cfg: DemoConfig, p: Paths, stage: StageRunner, base: Path)
             counts[task] = rep.counts.get(task, {})
         return counts
 
+    if cfg.zero_shot:
+        stage("generate_zero_shot", generate("zero_shot"))
+    stage("generate_it", generate("it"))
     stage("evaluate_compare", compare)
     stage("error_analysis", errors)
 
