@@ -203,7 +203,7 @@ def iter_generate(model, tokenizer, encoded: list[list[int]], max_new_tokens: in
 def generate_with_counts(model, tokenizer, prompts: list[Prompt], max_new_tokens: int,
                          batch_size: int = 16, max_input_tokens: int | None = None,
                          min_new_tokens: int | None = None,
-                         cut: Cut = "start") -> tuple[list[str], list[int], list[int]]:
+                         cut: Cut = "start", num_beams: int = 1) -> tuple[list[str], list[int], list[int]]:
     """(texts in input order, new tokens per prompt, indices of truncated prompts)."""
     encoded, truncated = encode_prompts(tokenizer, prompts, max_input_tokens, cut=cut)
     if truncated:
@@ -211,7 +211,8 @@ def generate_with_counts(model, tokenizer, prompts: list[Prompt], max_new_tokens
                     len(prompts), max_input_tokens)
     texts: list[str] = [""] * len(prompts)
     counts: list[int] = [0] * len(prompts)
-    for batch in iter_generate(model, tokenizer, encoded, max_new_tokens, batch_size, min_new_tokens):
+    for batch in iter_generate(model, tokenizer, encoded, max_new_tokens, batch_size, min_new_tokens,
+                               num_beams=num_beams):
         for i, text, n in zip(batch.indices, batch.texts, batch.new_tokens):
             texts[i], counts[i] = text, n
     return texts, counts, truncated

@@ -20,6 +20,7 @@ TEXT = typer.Option(None, "--text", help="The note text.")
 FILE = typer.Option(None, "--file", help="A UTF-8 text file holding the note.")
 DEVICE = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
 MAX_NEW = typer.Option(None, "--max-new-tokens", help="Lower the task's new-token limit.")
+NUM_BEAMS = typer.Option(1, help="Beam search over N beams (1: greedy), e.g. 2 for diagnoses as the demo scores them.")
 QUANTIZATION = typer.Option(None, "--quantization",
                             help="4bit or 8bit: load the base quantized (bitsandbytes, CUDA only).")
 
@@ -35,21 +36,22 @@ def _note_command(spec):
         else:
             typer.echo(result["prediction"])
 
-    def run(model, adapter, text, file, device, max_new_tokens, as_json) -> None:
+    def run(model, adapter, text, file, device, max_new_tokens, as_json, num_beams) -> None:
         from cancerllm.serve import infer
         note = infer.read_note(text, file)
-        show(infer.run_note(spec.command, note, model, adapter, device=device, max_new_tokens=max_new_tokens),
-             as_json)
+        show(infer.run_note(spec.command, note, model, adapter, device=device, max_new_tokens=max_new_tokens,
+                            num_beams=num_beams), as_json)
 
     if spec.result == "generation":
         def command(model: str = MODEL, adapter: str = ADAPTER, text: str = TEXT, file: str = FILE,
-                    device: str = DEVICE, max_new_tokens: int = MAX_NEW, as_json: bool = JSON):
-            run(model, adapter, text, file, device, max_new_tokens, as_json)
+                    device: str = DEVICE, max_new_tokens: int = MAX_NEW, as_json: bool = JSON,
+                    num_beams: int = NUM_BEAMS):
+            run(model, adapter, text, file, device, max_new_tokens, as_json, num_beams)
         shown = "the prediction (--json: the full result)"
     else:
         def command(model: str = MODEL, adapter: str = ADAPTER, text: str = TEXT, file: str = FILE,
-                    device: str = DEVICE, max_new_tokens: int = MAX_NEW):
-            run(model, adapter, text, file, device, max_new_tokens, True)
+                    device: str = DEVICE, max_new_tokens: int = MAX_NEW, num_beams: int = NUM_BEAMS):
+            run(model, adapter, text, file, device, max_new_tokens, True, num_beams)
         shown = "JSON: values with character offsets"
     command.__doc__ = f"{spec.description} Task {spec.name!r}, one note; prints {shown}."
     return command
@@ -83,14 +85,14 @@ def predict(task: str = typer.Option(..., help="A served task's command or name:
             max_chars: int = typer.Option(100_000, help="Longer notes get an error entry."),
             device: str = DEVICE, max_new_tokens: int = MAX_NEW,
             progress: bool = typer.Option(True, help="Show a progress bar."),
-            quantization: str = QUANTIZATION):
+            quantization: str = QUANTIZATION, num_beams: int = NUM_BEAMS):
     """Answer every note of a JSONL file; bad records get error entries, a rerun resumes."""
     from cancerllm.models.loading import quantization_kwargs
     from cancerllm.serve.predict import predict as run_predict
     quantization_kwargs(quantization, device)  # a clear error now, not after reading the notes
     counts = run_predict(task, model, input, output, adapter, batch_size=batch_size, text_field=text_field,
                          max_chars=max_chars, device=device, max_new_tokens=max_new_tokens, progress=progress,
-                         quantization=quantization)
+                         quantization=quantization, num_beams=num_beams)
     typer.echo(json.dumps(counts))
 
 
@@ -111,7 +113,7 @@ def serve(model: str = MODEL,
           max_queued_prompts: int = typer.Option(4096, help="Prompts queued over all requests (429 past it)."),
           request_timeout: float = typer.Option(120.0, "--request-timeout",
                                                 help="Seconds a request may wait for its answer (504 past it)."),
-          quantization: str = QUANTIZATION):
+          quantization: str = QUANTIZATION, num_beams: int = NUM_BEAMS):
     """HTTP service: POST /v1/extract|diagnose|plan|stage, GET /health, /v1/model."""
     from cancerllm.models.loading import quantization_kwargs
     from cancerllm.serve.http import serve as run_serve
@@ -119,7 +121,7 @@ def serve(model: str = MODEL,
     run_serve(model, adapter or None, heads, host, port, token_file, batch_size=batch_size,
               max_wait_ms=max_wait_ms, device=device, max_new_tokens=max_new_tokens, log_text=log_text,
               max_request_prompts=max_request_prompts, max_queued_prompts=max_queued_prompts,
-              request_timeout_s=request_timeout, quantization=quantization)
+              request_timeout_s=request_timeout, quantization=quantization, num_beams=num_beams)
 
 
 def register(main_app: typer.Typer) -> None:

@@ -44,8 +44,9 @@ class Engine:
 
     def __init__(self, model, tokenizer, model_dir: str | os.PathLike,
                  adapters: dict[str | None, Path] | None = None, adapter_names: dict[str | None, str] | None = None,
-                 batch_size: int = 16, max_new_tokens: int | None = None):
+                 batch_size: int = 16, max_new_tokens: int | None = None, num_beams: int = 1):
         self.model, self.tokenizer = model, tokenizer
+        self.num_beams = num_beams  # 1: greedy; > 1: beam search (models.generation.decoding_config)
         self.model_dir = Path(model_dir)
         self.adapters = dict(adapters or {})
         self._adapter_names = dict(adapter_names or {})
@@ -57,7 +58,7 @@ class Engine:
     @classmethod
     def load(cls, model_dir: str | os.PathLike, adapters: list[str] | None = None, device: str | None = None,
              dtype: str | None = None, batch_size: int = 16, max_new_tokens: int | None = None,
-             quantization: str | None = None) -> "Engine":
+             quantization: str | None = None, num_beams: int = 1) -> "Engine":
         """Load a local model directory (hub names refused) with its adapters."""
         from cancerllm.models.loading import load_causal_lm
         from cancerllm.offline import local_model_dir
@@ -71,7 +72,7 @@ class Engine:
             names[path] = f"adapter{i}"
             model.load_adapter(str(path), adapter_name=names[path])
         return cls(model, tokenizer, model_dir, routes, {k: names[p] for k, p in routes.items()},
-                   batch_size=batch_size, max_new_tokens=max_new_tokens)
+                   batch_size=batch_size, max_new_tokens=max_new_tokens, num_beams=num_beams)
 
     @property
     def label(self) -> str:
@@ -105,7 +106,8 @@ class Engine:
         return spec.max_input_tokens, new
 
     def answer(self, task: str, contexts: list[str]) -> list[str]:
-        """Greedy answers of `task`'s model to its prompts built from `contexts`, in order."""
+        """The answers (greedy, or the best of `num_beams` beams) of `task`'s model to its
+        prompts built from `contexts`, in order."""
         from cancerllm.models.generation import generate_with_counts
         from cancerllm.tasks.registry import get_task
         if not contexts:
@@ -117,7 +119,8 @@ class Engine:
         prompts = [(spec.instruction, select_sections(c, sections)) for c in contexts]
         with self._lock, self._adapter_for(task):
             texts, _, truncated = generate_with_counts(self.model, self.tokenizer, prompts, max_new,
-                                                       self.batch_size, max_in, cut=cut)
+                                                       self.batch_size, max_in, cut=cut,
+                                                       num_beams=self.num_beams)
             self.n_truncated += len(truncated)
         return texts
 
@@ -154,7 +157,7 @@ class Engine:
         return {"model": self.label, "model_dir": str(self.model_dir),
                 "adapters": {k or "*": str(v) for k, v in self.adapters.items()}, "tasks": tasks,
                 "device": str(param.device), "dtype": str(param.dtype).replace("torch.", ""),
-                "batch_size": self.batch_size, "cancerllm": getattr(cancerllm, "__version__", None),
+                "batch_size": self.batch_size, "num_beams": self.num_beams, "cancerllm": getattr(cancerllm, "__version__", None),
                 "versions": versions()}
 
     def info(self) -> dict:

@@ -321,14 +321,14 @@ def serve(model: str | os.PathLike, adapter: list[str] | None = None, heads: str
           batch_size: int = 16, max_wait_ms: float = 5.0, device: str | None = None, dtype: str | None = None,
           max_new_tokens: int | None = None, log_text: bool = False, quantization: str | None = None,
           max_request_prompts: int = MAX_REQUEST_PROMPTS, max_queued_prompts: int = MAX_QUEUED_PROMPTS,
-          request_timeout_s: float = REQUEST_TIMEOUT_S) -> None:
+          request_timeout_s: float = REQUEST_TIMEOUT_S, num_beams: int = 1) -> None:
     """Load the model(s) and run the service until interrupted."""
     import uvicorn
 
     from cancerllm.serve.engine import Engine
     token = resolve_token(host, token_file)  # before the (slow) model load
     engine = Engine.load(model, adapter, device=device, dtype=dtype, batch_size=batch_size,
-                         max_new_tokens=max_new_tokens, quantization=quantization)
+                         max_new_tokens=max_new_tokens, quantization=quantization, num_beams=num_beams)
     predictor = load_heads(heads, device) if heads else None
     app = create_app(engine, predictor, token, max_wait_ms=max_wait_ms, log_text=log_text,
                      heads_dir=str(heads) if heads else None, max_request_prompts=max_request_prompts,

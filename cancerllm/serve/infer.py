@@ -31,11 +31,13 @@ def read_note(text: str | None = None, file: str | os.PathLike | None = None) ->
 
 
 def run_note(kind: str, text: str, model: str | os.PathLike, adapter: str | os.PathLike | None,
-         device: str | None = None, dtype: str | None = None, max_new_tokens: int | None = None) -> dict:
-    """`kind`: a served task's command or name ('extract', 'phenotype', ...)."""
+         device: str | None = None, dtype: str | None = None, max_new_tokens: int | None = None,
+         num_beams: int = 1) -> dict:
+    """`kind`: a served task's command or name ('extract', 'phenotype', ...); `num_beams` > 1
+    decodes with beam search (as an evaluation that chose it, e.g. the demo's diagnosis)."""
     from cancerllm.serve.engine import Engine
     engine = Engine.load(model, [str(adapter)] if adapter else None, device=device, dtype=dtype,
-                         max_new_tokens=max_new_tokens)
+                         max_new_tokens=max_new_tokens, num_beams=num_beams)
     result = engine.run(kind, [text])[0]
     return {**result, "model": engine.info()}
 

@@ -129,7 +129,7 @@ def predict(task: str, model: str | os.PathLike, input: str | os.PathLike, outpu
             adapter: str | os.PathLike | None = None, batch_size: int = 16, text_field: str = "text",
             max_chars: int = MAX_NOTE_CHARS, device: str | None = None, dtype: str | None = None,
             max_new_tokens: int | None = None, progress: bool = True, engine=None,
-            quantization: str | None = None) -> dict:
+            quantization: str | None = None, num_beams: int = 1) -> dict:
     """Answer every note of `input` with `task` into `output` (see module doc); returns counts.
 
     `batch_size` notes are answered per step (extract asks 8 questions per sentence, so
@@ -175,7 +175,7 @@ def predict(task: str, model: str | os.PathLike, input: str | os.PathLike, outpu
                 from cancerllm.serve.engine import Engine
                 engine = Engine.load(model, [str(adapter)] if adapter else None, device=device, dtype=dtype,
                                      batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                     quantization=quantization)
+                                     quantization=quantization, num_beams=num_beams)
             before = engine.n_truncated
             results = engine.run(kind, [text for _, _, text in pending])
             counts["truncated_prompts"] += engine.n_truncated - before

@@ -75,3 +75,20 @@ def test_an_adapter_is_served_with_the_prompt_limits_it_was_trained_with(lively_
     (dx_prompts, dx_max, dx_cut), (ph_prompts, ph_max, ph_cut) = seen
     assert dx_prompts[0][1] == "3) Subjective: on letrozole" and (dx_max, dx_cut) == (40, "end")
     assert ph_prompts[0][1] == note and ph_cut == "start" and ph_max > 40   # no adapter: the task's own
+
+
+def test_a_beam_engine_answers_with_beam_search_and_says_so(engine, lively_model_dir):
+    """`--num-beams` on diagnose / predict / serve: the served model decodes as an evaluation
+    that chose beams scored it (the notes' answers differ from greedy for some note)."""
+    from typer.testing import CliRunner
+
+    from cancerllm.cli import app
+    beams = Engine.load(lively_model_dir, device="cpu", batch_size=8, max_new_tokens=12, num_beams=3)
+    assert beams.card()["num_beams"] == 3 and engine.card()["num_beams"] == 1
+    greedy = [r["prediction"] for r in engine.run("diagnose", NOTES)]
+    beamed = [r["prediction"] for r in beams.run("diagnose", NOTES)]
+    assert greedy != beamed
+    res = CliRunner().invoke(app, ["diagnose", "--model", str(lively_model_dir), "--text", NOTES[0],
+                                   "--max-new-tokens", "12", "--device", "cpu", "--num-beams", "3"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip() == beamed[0].strip()
