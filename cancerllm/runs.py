@@ -302,7 +302,9 @@ class StageRunner:
                     if len(self.running) >= self.lanes:
                         break
                     fn, deps = self.pending[name]
-                    if not all(d in self.done for d in deps):
+                    # done = recorded *and* its process gone: a child records its stage before it
+                    # exits, and its memory is only free once reaped
+                    if not all(d in self.done and d not in self.running for d in deps):
                         continue
                     del self.pending[name]
                     progressed = True

@@ -20,11 +20,12 @@ from cancerllm.io import atomic_write_jsonl, read_jsonl
 from cancerllm.runs import StageRunner
 
 # Seconds per stage of the default demo (two stages at once, one thread each), for the ETA and for
-# which ready stage starts first (the longest); estimated 2026-12-07 from side-by-side runs on a quiet 2-core CPU.
+# which ready stage starts first (the most work waiting on it); estimated 2026-12-07 from side-by-side runs on a quiet 2-core CPU.
 ESTIMATES = {"import_base": 20, "synth": 3, "tasks": 4, "public_text": 6, "corpus": 5, "pack": 9,
-             "train_cpt": 95, "perplexity": 45, "finetune_base": 960, "finetune_cpt": 960,
-             "generate_zero_shot": 230, "generate_it": 170, "evaluate_compare": 175, "error_analysis": 2, "train_staging_classical": 15, "train_heads": 135,
-             "evaluate_staging": 16, "robustness_misspell": 70, "robustness_counterfactual": 150}
+             "train_cpt": 100, "perplexity": 55, "finetune_base": 1000, "finetune_cpt": 1015,
+             "generate_zero_shot": 250, "generate_it": 215, "evaluate_compare": 220, "error_analysis": 2,
+             "train_staging_classical": 15, "train_heads": 140, "evaluate_staging": 17, "robustness_misspell": 85,
+             "robustness_counterfactual": 190}
 PUBLIC_PREFIXES = ("tcga:", "hoc:", "medtc:")
 
 
