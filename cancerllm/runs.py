@@ -97,11 +97,12 @@ class StageRunner:
     an isolated stage is the child's own, so stages.json says which stage needs the memory.
 
     `lanes` > 1 runs up to that many stages at once (`finish()` runs them): a call then only
-    registers the stage; a stage starts once the stages it depends on are recorded and a lane
-    is free, the one with the most estimated work waiting on it first: its own estimate plus
+    registers the stage; a stage starts once the stages it depends on are recorded (and their
+    processes have exited) and a lane is free, the one with the most estimated work waiting on it first: its own estimate plus
     its longest chain of dependent stages (critical-path list scheduling; ties in the order
     the stages were registered). Longest-stage-first alone would start a long side stage
-    (e.g. scoring the zero-shot base) ahead of the short one the longest chain waits on. Isolated stages run side by side in their own processes, each with the
+    (e.g. scoring the zero-shot base) ahead of the short one the longest chain waits on.
+    Isolated stages run side by side in their own processes, each with the
     CPU's cores shared out (`CANCERLLM_THREADS` = cores // lanes unless the user set it;
     mimalloc preloaded, `runtime.child_env`) and its output in OUT/logs/STAGE.log; other stages
     run in this process. `after[name]` lists what a stage depends on; a stage it does not name

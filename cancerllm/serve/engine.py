@@ -157,7 +157,8 @@ class Engine:
         return {"model": self.label, "model_dir": str(self.model_dir),
                 "adapters": {k or "*": str(v) for k, v in self.adapters.items()}, "tasks": tasks,
                 "device": str(param.device), "dtype": str(param.dtype).replace("torch.", ""),
-                "batch_size": self.batch_size, "num_beams": self.num_beams, "cancerllm": getattr(cancerllm, "__version__", None),
+                "batch_size": self.batch_size, "num_beams": self.num_beams,
+                "cancerllm": getattr(cancerllm, "__version__", None),
                 "versions": versions()}
 
     def info(self) -> dict:

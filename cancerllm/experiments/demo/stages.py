@@ -20,7 +20,8 @@ from cancerllm.io import atomic_write_jsonl, read_jsonl
 from cancerllm.runs import StageRunner
 
 # Seconds per stage of the default demo (two stages at once, one thread each), for the ETA and for
-# which ready stage starts first (the most work waiting on it); estimated 2026-12-07 from side-by-side runs on a quiet 2-core CPU.
+# which ready stage starts first (the most work waiting on it); estimated 2026-12-07 from side-by-side runs
+# on a quiet 2-core CPU.
 ESTIMATES = {"import_base": 20, "synth": 3, "tasks": 4, "public_text": 6, "corpus": 5, "pack": 9,
              "train_cpt": 100, "perplexity": 55, "finetune_base": 1000, "finetune_cpt": 1015,
              "generate_zero_shot": 250, "generate_it": 215, "evaluate_compare": 220, "error_analysis": 2,
