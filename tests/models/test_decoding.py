@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cancerllm.errors import ConfigError
-from cancerllm.models.generation import decoding_config, iter_generate
+from cancerllm.models.generation import decoding_config, first_repeat, iter_generate
 
 
 def _generate_one(model, tok, ids, beams):
@@ -49,39 +49,31 @@ def test_a_beam_width_below_one_is_a_clear_error(tiny_model_dir):
         decoding_config(model, tok, 4, num_beams=0)
 
 
-def test_no_repeat_ngram_bans_repeats_of_the_answer_not_of_the_prompt():
-    from cancerllm.models.generation import NoRepeatGeneratedNGram
-    prompt = [7, 8, 9, 7, 8]                       # the prompt's own "7 8 -> 9" must stay allowed
-    ids = torch.tensor([prompt + [1, 2, 3, 1, 2], prompt + [4, 5, 6, 7, 8]])
-    scores = NoRepeatGeneratedNGram(len(prompt), 3)(ids, torch.zeros(2, 12))
-    assert scores[0, 3] == -float("inf")           # "1 2 3" was generated: 3 may not follow "1 2" again
-    assert torch.isfinite(scores[0]).sum() == 11
-    assert torch.isfinite(scores[1]).all()         # "7 8 9" is only in the prompt: copying it is fine
-    with pytest.raises(ConfigError, match="n-gram"):
-        NoRepeatGeneratedNGram(5, 1)
+def test_first_repeat_finds_the_second_saying_of_a_phrase():
+    assert first_repeat([1, 2, 3, 9, 1, 2, 3, 4], 3) == 4             # "1 2 3" said again at 4
+    assert first_repeat([1, 2, 3, 4, 5, 6], 3) == 6                   # nothing repeats: keep all
+    assert first_repeat([7, 7, 7, 7, 7], 3) == 5                      # overlapping copies do not count
+    assert first_repeat([7, 7, 7, 7, 7, 7], 3) == 3
+    assert first_repeat([1, 2, 1, 2], 0) == 4                         # 0: off
 
 
-def test_no_repeat_ngram_keeps_beam_answers_free_of_repeated_ngrams(lively_model_dir):
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessorList
-    from cancerllm.models.generation import NoRepeatGeneratedNGram
+def test_a_looping_answer_stops_and_is_cut_where_it_repeats_itself(lively_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     model = AutoModelForCausalLM.from_pretrained(lively_model_dir).eval()
     tok = AutoTokenizer.from_pretrained(lively_model_dir)
-    ids = tok("ER positive PR negative")["input_ids"]
-    cfg = decoding_config(model, tok, 40, num_beams=2)
-
-    def generated(processors):
-        with torch.inference_mode():
-            out = model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                                 generation_config=cfg, logits_processor=LogitsProcessorList(processors))
-        return out[0, len(ids):].tolist()
-
-    def has_repeat(seq, n=3):
-        grams = [tuple(seq[i:i + n]) for i in range(len(seq) - n + 1)]
-        return len(grams) != len(set(grams))
-    assert has_repeat(generated([]))                                    # the lively model loops when let
-    assert not has_repeat(generated([NoRepeatGeneratedNGram(len(ids), 3)]))
+    ids = tok("grade 2")["input_ids"]
+    cfg = decoding_config(model, tok, 40)
+    with torch.inference_mode():
+        out = model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                             generation_config=cfg)
+    plain = out[0, len(ids):].tolist()
     eos = set(cfg.eos_token_id if isinstance(cfg.eos_token_id, list) else [cfg.eos_token_id])
-    one = generated([NoRepeatGeneratedNGram(len(ids), 3)])
-    stop = next((k for k, t in enumerate(one) if t in eos), len(one))
-    guarded = [t for b in iter_generate(model, tok, [ids], 40, num_beams=2, no_repeat_ngram=3) for t in b.texts]
-    assert guarded == [tok.decode(one[:stop], skip_special_tokens=True).strip()]   # iter_generate applies it
+    plain = plain[:next((k for k, t in enumerate(plain) if t in eos), len(plain))]
+    cut = first_repeat(plain, 3)
+    assert cut < len(plain)                                           # the lively model repeats itself when let
+    guarded = [t for b in iter_generate(model, tok, [ids], 40, repeat_ngram=3) for t in b.texts]
+    assert guarded == [tok.decode(plain[:cut], skip_special_tokens=True).strip()]
+    ids = tok("ER positive PR negative")["input_ids"]                 # loops under 2 beams, not greedily
+    loose = [t for b in iter_generate(model, tok, [ids], 40, num_beams=2, repeat_ngram=0) for t in b.texts]
+    beams = [t for b in iter_generate(model, tok, [ids], 40, num_beams=2, repeat_ngram=3) for t in b.texts]
+    assert len(beams) == 1 and 0 < len(beams[0]) < len(loose[0])      # under beams a looping beam ends early too
