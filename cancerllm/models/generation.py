@@ -180,9 +180,8 @@ class RepetitionStop:
     stopped beam is a finished hypothesis, so a looping beam competes with the others at the
     length it reached; the repeat itself is cut from the answer afterwards."""
 
-    def __init__(self, prompt_width: int, n: int | None = None):
-        self.width = prompt_width
-        self.n = REPEAT_NGRAM if n is None else n
+    def __init__(self, prompt_width: int, n: int = REPEAT_NGRAM):
+        self.width, self.n = prompt_width, n
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
@@ -191,7 +190,8 @@ class RepetitionStop:
                             device=input_ids.device)
 
     def _phrase_again(self, row: list[int]) -> bool:
-        """The last n tokens occurred earlier (the only new repeat a step can make)."""
+        """The last n tokens occurred earlier, not overlapping them: `first_repeat`'s test for
+        the newest position only (the one repeat a step can add), cheap enough for every step."""
         n = self.n
         if n < 1 or len(row) < 2 * n:
             return False
